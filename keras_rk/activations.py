@@ -1,0 +1,34 @@
+"""Resolving the activation σ of f(u, y) = σ(K y + b) (eqs. 2.1, 2.5)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import keras
+
+# The paper's eq. (2.1) calls the sigmoid "logit"; accept its name too.
+_ALIASES = {"logit": "sigmoid"}
+
+
+def get_activation(identifier: Any) -> Callable:
+    """A Keras activation from a name ('tanh', 'relu', 'softplus', 'sigmoid' or
+    any Keras activation), a serialised config, or a callable."""
+    if isinstance(identifier, str):
+        identifier = _ALIASES.get(identifier, identifier)
+    if identifier is None:
+        identifier = "linear"
+    try:
+        activation = keras.activations.get(identifier)
+    except (ValueError, TypeError):
+        activation = None
+    if activation is None or not callable(activation):
+        raise ValueError(
+            f"Unknown `activation`: expected the name of a Keras activation such as "
+            f"'tanh', 'relu', 'softplus' or 'sigmoid' (the paper's eq. 2.1), or a "
+            f"callable. Received: activation={identifier!r}"
+        )
+    return activation
+
+
+def serialize_activation(activation: Callable) -> Any:
+    return keras.activations.serialize(activation)

@@ -1,0 +1,111 @@
+"""``build``: augmented Runge-Kutta networks and StandardNets as Keras models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from keras_rk import _checks
+from keras_rk.layers import Augment, RKBlock, StandardBlock
+
+ARCHITECTURES = ("runge_kutta", "standard")
+
+
+def build(
+    tableau: Any = None,
+    depth: int = 100,
+    width: int = 16,
+    input_dim: int = 2,
+    num_classes: int = 2,
+    *,
+    architecture: str = "runge_kutta",
+    activation: Any = "tanh",
+    step_size: float | None = None,
+    final_time: float | None = None,
+    lift: str = "zeros",
+    lift_seed: int | None = None,
+    num_implicit_iterations: int = 8,
+    name: str | None = None,
+) -> keras.Model:
+    """An uncompiled classifier x -> softmax(W y[L] + mu) (section 3).
+
+    Layers: ``Augment`` (R^input_dim -> R^width), then either an ``RKBlock`` of
+    `depth` steps of `tableau` (EulerNet for 'euler', RK4Net for 'rk4') or, for
+    ``architecture='standard'``, a ``StandardBlock`` of `depth` layers (StandardNet),
+    then a trainable softmax classifier ``Dense(num_classes)``. The output is class
+    probabilities, so compile with ``loss='sparse_categorical_crossentropy'``.
+
+    Args:
+        tableau: name of a registered tableau or a ``ButcherTableau``; default
+            'rk4'. Not used by the standard architecture.
+        depth: L, the number of steps (layers).
+        width: D, the width of the feature space (at least `input_dim`).
+        input_dim: d, the dimension of the inputs.
+        num_classes: K, the number of classes (at least 2).
+        architecture: 'runge_kutta' or 'standard'.
+        activation: of f(u, y) = act(K y + b): 'tanh', 'relu', 'softplus',
+            'sigmoid' or any Keras activation.
+        step_size: h; or give `final_time` T for h = T / depth. Default h = 0.05,
+            as in the paper's public code.
+        final_time: T.
+        lift: 'zeros' (zero padding, eq. 2.3), 'random' (frozen random linear
+            lift, as in most of the paper's code) or 'trainable'.
+        lift_seed: seed for a random lift.
+        num_implicit_iterations: fixed-point sweeps for implicit tableaus.
+        name: the model's name; default '<tableau>_net' or 'standard_net'.
+
+    Example:
+
+    >>> model = build(tableau="rk4", depth=10, width=4, input_dim=2, num_classes=2)
+    >>> model.output_shape
+    (None, 2)
+    """
+    depth = _checks.positive_int(depth, "depth")
+    width = _checks.positive_int(width, "width")
+    input_dim = _checks.positive_int(input_dim, "input_dim")
+    num_classes = _checks.positive_int(num_classes, "num_classes")
+    if num_classes < 2:
+        raise ValueError(
+            f"Received an invalid value for `num_classes`, expected at least 2. "
+            f"Received: num_classes={num_classes}"
+        )
+    if width < input_dim:
+        raise ValueError(
+            f"`width` (={width}) must be at least `input_dim` (={input_dim}): "
+            f"augmentation pads the input to the width of the network."
+        )
+    _checks.one_of(architecture, "architecture", ARCHITECTURES)
+
+    inputs = keras.Input(shape=(input_dim,), name="inputs")
+    features = Augment(width, mode=lift, seed=lift_seed, name="augment")(inputs)
+    if architecture == "standard":
+        if tableau is not None:
+            raise ValueError(
+                f"`tableau` is only for architecture='runge_kutta'; a StandardNet "
+                f"has none. Received: tableau={tableau!r}, architecture='standard'"
+            )
+        for argument, value in (("step_size", step_size), ("final_time", final_time)):
+            if value is not None:
+                raise ValueError(
+                    f"`{argument}` is only for architecture='runge_kutta'; a "
+                    f"StandardNet takes no step. Received: {argument}={value!r}"
+                )
+        block = StandardBlock(depth, activation=activation, name="standard_block")
+        default_name = "standard_net"
+    else:
+        block = RKBlock(
+            "rk4" if tableau is None else tableau,
+            num_steps=depth,
+            activation=activation,
+            step_size=step_size,
+            final_time=final_time,
+            num_implicit_iterations=num_implicit_iterations,
+            name="rk_block",
+        )
+        default_name = f"{block.tableau.name}_net"
+    features = block(features)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="classifier")(
+        features
+    )
+    return keras.Model(inputs, outputs, name=name or default_name)
