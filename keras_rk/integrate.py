@@ -19,8 +19,11 @@ Activation = Callable[[object], object]
 
 
 def vector_field(y, kernel, bias, activation: Activation):
-    """f(u, y) = act(K y + b), the right-hand side of eq. (2.10), batched."""
-    return activation(ops.matmul(y, kernel) + bias)
+    """f(u, y) = act(K y + b), the right-hand side of eq. (2.10), batched.
+
+    An einsum rather than ``ops.matmul``: Keras 3.15's torch ``matmul`` promotes
+    float64 operands through float32 and loses half the digits."""
+    return activation(ops.einsum("...i,ij->...j", y, kernel) + bias)
 
 
 def _weighted_sum(base, step_size, coefficients: Sequence[float], stages):
@@ -54,7 +57,8 @@ def runge_kutta_step(
     step keeps the tableau's order when the count is at least that order and
     h * Lip(f) < 1.
     """
-    field = lambda state: vector_field(state, kernel, bias, activation)  # noqa: E731
+    y = ops.convert_to_tensor(y)
+    field = lambda state: vector_field(state, kernel, bias, activation)
     a = tableau.a
     num_stages = tableau.num_stages
     if tableau.is_explicit:
@@ -73,7 +77,7 @@ def runge_kutta_step(
 
 def standard_step(y, kernel, bias, activation: Activation):
     """One layer of a StandardNet, y <- act(K y + b) (eq. 2.6)."""
-    return vector_field(y, kernel, bias, activation)
+    return vector_field(ops.convert_to_tensor(y), kernel, bias, activation)
 
 
 def integrate(step: Callable, y0, per_step: Sequence, return_trajectory: bool = False):
