@@ -141,7 +141,7 @@ def test_gradients_match_finite_differences(name, rng):
             return runge_kutta_step(state, k, b, 0.3, tableau, TANH, 12)
 
         out = integrate(step, y, (kernel, bias))
-        return keras.ops.sum(out * weights)
+        return keras.ops.sum(keras.ops.multiply(out, weights))
 
     automatic = gradient(loss, y0, kernels, biases)
     for index, grad in enumerate(automatic):
