@@ -8,7 +8,7 @@ the paper's f(u, y) = act(K y + b) (eq. 2.5) is ``act(y @ kernel + bias)`` with
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import keras
 from keras import ops
@@ -69,9 +69,7 @@ def runge_kutta_step(
         first = field(y)
         stages = [first] * num_stages
         for _ in range(num_implicit_iterations):
-            stages = [
-                field(_weighted_sum(y, step_size, a[i], stages)) for i in range(num_stages)
-            ]
+            stages = [field(_weighted_sum(y, step_size, a[i], stages)) for i in range(num_stages)]
     return _weighted_sum(y, step_size, tableau.b, stages)
 
 

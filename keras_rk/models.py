@@ -105,7 +105,5 @@ def build(
         )
         default_name = f"{block.tableau.name}_net"
     features = block(features)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="classifier")(
-        features
-    )
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="classifier")(features)
     return keras.Model(inputs, outputs, name=name or default_name)

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import functools
 import warnings
+from collections.abc import Iterable
 from importlib.metadata import EntryPoint, entry_points
-from typing import Iterable
 
 from keras_rk.tableaus import BUILTIN_TABLEAUS, ButcherTableau
 
@@ -131,9 +131,7 @@ def get_tableau(name: str | ButcherTableau) -> ButcherTableau:
 def register_tableau(tableau: ButcherTableau, *, overwrite: bool = False) -> None:
     """Make `tableau` available by name in this process, without packaging it."""
     if not isinstance(tableau, ButcherTableau):
-        raise TypeError(
-            f"`tableau` must be a keras_rk.ButcherTableau. Received: {tableau!r}"
-        )
+        raise TypeError(f"`tableau` must be a keras_rk.ButcherTableau. Received: {tableau!r}")
     existing = _all_tableaus().get(tableau.name)
     if existing is not None and existing != tableau and not overwrite:
         raise ValueError(

@@ -12,8 +12,9 @@ publishes its own (see ``keras_rk.registry``).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 # Coefficients are checked against their consistency conditions with this
 # absolute tolerance: loose enough for decimal literals such as 0.1 + 0.2, tight
@@ -25,9 +26,7 @@ def _as_float(value: Any, where: str) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ValueError(
-            f"`{where}` must be a real number. Received: {where}={value!r}"
-        ) from None
+        raise ValueError(f"`{where}` must be a real number. Received: {where}={value!r}") from None
     if not math.isfinite(number):
         raise ValueError(f"`{where}` must be finite. Received: {where}={number!r}")
     return number
@@ -49,8 +48,7 @@ def _as_matrix(rows: Any, name: str) -> tuple[tuple[float, ...], ...]:
         rows = list(rows)
     except TypeError:
         raise ValueError(
-            f"`{name}` must be a square matrix given as a list of rows. "
-            f"Received: {name}={rows!r}"
+            f"`{name}` must be a square matrix given as a list of rows. Received: {name}={rows!r}"
         ) from None
     matrix = tuple(_as_vector(row, f"{name}[{i}]") for i, row in enumerate(rows))
     for i, row in enumerate(matrix):
@@ -102,13 +100,9 @@ class ButcherTableau:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
-            raise ValueError(
-                f"`name` must be a non-empty string. Received: name={self.name!r}"
-            )
+            raise ValueError(f"`name` must be a non-empty string. Received: name={self.name!r}")
         if isinstance(self.order, bool) or not isinstance(self.order, int) or self.order < 1:
-            raise ValueError(
-                f"`order` must be a positive integer. Received: order={self.order!r}"
-            )
+            raise ValueError(f"`order` must be a positive integer. Received: order={self.order!r}")
         a = _as_matrix(self.a, "a")
         b = _as_vector(self.b, "b")
         c = _as_vector(self.c, "c")
@@ -148,9 +142,7 @@ class ButcherTableau:
     def is_explicit(self) -> bool:
         """True when A is strictly lower triangular: each stage needs only earlier ones."""
         return all(
-            self.a[i][j] == 0.0
-            for i in range(self.num_stages)
-            for j in range(i, self.num_stages)
+            self.a[i][j] == 0.0 for i in range(self.num_stages) for j in range(i, self.num_stages)
         )
 
     @property
@@ -168,7 +160,7 @@ class ButcherTableau:
             for j in range(s)
         )
 
-    def adjoint(self) -> "ButcherTableau":
+    def adjoint(self) -> ButcherTableau:
         """The tableau (Ã, b̃) of the paper's condition (3.23), for the costate p.
 
         b̃ = b and ã_ij = b_j - b_j a_ji / b_i, so that backpropagation through an
@@ -190,8 +182,7 @@ class ButcherTableau:
             )
         s = self.num_stages
         a_tilde = [
-            [self.b[j] - self.b[j] * self.a[j][i] / self.b[i] for j in range(s)]
-            for i in range(s)
+            [self.b[j] - self.b[j] * self.a[j][i] / self.b[i] for j in range(s)] for i in range(s)
         ]
         return ButcherTableau(
             a=a_tilde,
@@ -214,7 +205,7 @@ class ButcherTableau:
         }
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "ButcherTableau":
+    def from_config(cls, config: dict[str, Any]) -> ButcherTableau:
         """The inverse of ``to_config``."""
         if not isinstance(config, dict):
             raise ValueError(
@@ -254,11 +245,19 @@ MIDPOINT = ButcherTableau(
     reference="explicit midpoint rule (Runge 1895); HNW I, II.1",
 )
 HEUN = ButcherTableau(
-    a=[[0, 0], [1, 0]], b=[0.5, 0.5], c=[0, 1], name="heun", order=2,
+    a=[[0, 0], [1, 0]],
+    b=[0.5, 0.5],
+    c=[0, 1],
+    name="heun",
+    order=2,
     reference="Heun's method (explicit trapezoidal rule); HNW I, II.1",
 )
 RALSTON = ButcherTableau(
-    a=[[0, 0], [2 / 3, 0]], b=[0.25, 0.75], c=[0, 2 / 3], name="ralston", order=2,
+    a=[[0, 0], [2 / 3, 0]],
+    b=[0.25, 0.75],
+    c=[0, 2 / 3],
+    name="ralston",
+    order=2,
     reference="Ralston (1962), minimum error bound 2-stage method",
 )
 KUTTA3 = ButcherTableau(
@@ -286,11 +285,19 @@ RK38 = ButcherTableau(
     reference="Kutta's 3/8 rule (1901); HNW I, II.1",
 )
 BACKWARD_EULER = ButcherTableau(
-    a=[[1]], b=[1], c=[1], name="backward_euler", order=1,
+    a=[[1]],
+    b=[1],
+    c=[1],
+    name="backward_euler",
+    order=1,
     reference="implicit (backward) Euler; HNW I, II.7",
 )
 IMPLICIT_MIDPOINT = ButcherTableau(
-    a=[[0.5]], b=[1], c=[0.5], name="implicit_midpoint", order=2,
+    a=[[0.5]],
+    b=[1],
+    c=[0.5],
+    name="implicit_midpoint",
+    order=2,
     reference="implicit midpoint rule, 1-stage Gauss-Legendre; HNW I, II.7",
 )
 GAUSS_LEGENDRE_2 = ButcherTableau(

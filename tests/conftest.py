@@ -71,7 +71,7 @@ def finite_difference_gradient(fn, arrays, index, eps=1e-6):
         minus = [a.copy() for a in base]
         plus[index][position] += eps
         minus[index][position] -= eps
-        grad[position] = (float(to_numpy(fn(*plus))) - float(to_numpy(fn(*minus))))
+        grad[position] = float(to_numpy(fn(*plus))) - float(to_numpy(fn(*minus)))
         grad[position] /= 2 * eps
     return grad
 

@@ -23,8 +23,12 @@ Y0 = np.array([[1.0, -0.5, 0.25], [0.3, 0.8, -1.2]])
 def solve_linear(tableau, num_steps, final_time=1.0):
     """y(T) of y' = K y by `num_steps` steps of RKBlock, linear activation, float64."""
     block = keras_rk.RKBlock(
-        tableau, num_steps=num_steps, activation="linear", final_time=final_time,
-        num_implicit_iterations=40, dtype="float64",
+        tableau,
+        num_steps=num_steps,
+        activation="linear",
+        final_time=final_time,
+        num_implicit_iterations=40,
+        dtype="float64",
     )
     block.build((None, 3))
     block.kernel.assign(np.broadcast_to(K.T, (num_steps, 3, 3)))
@@ -89,9 +93,7 @@ def test_implicit_midpoint_step_solves_its_stage_equation():
     y = np.array([[0.7, -1.1]])
     h = 0.2
     y1 = to_numpy(
-        runge_kutta_step(
-            y, kernel, bias, h, keras_rk.get_tableau("implicit_midpoint"), TANH, 30
-        )
+        runge_kutta_step(y, kernel, bias, h, keras_rk.get_tableau("implicit_midpoint"), TANH, 30)
     )
     k = (y1 - y) / h
     residual = k - np.tanh((y + h / 2 * k) @ kernel + bias)

@@ -12,8 +12,16 @@ CLASH = ButcherTableau(a=[[0.5]], b=[1], c=[0.5], name="rk4", order=2)
 NOT_A_TABLEAU = {"a": [[0]]}
 
 REQUIRED_BUILTINS = {
-    "euler", "midpoint", "heun", "ralston", "kutta3", "rk4", "rk38",
-    "backward_euler", "implicit_midpoint", "gauss_legendre_2",
+    "euler",
+    "midpoint",
+    "heun",
+    "ralston",
+    "kutta3",
+    "rk4",
+    "rk38",
+    "backward_euler",
+    "implicit_midpoint",
+    "gauss_legendre_2",
 }
 
 
@@ -54,19 +62,26 @@ def test_fake_entry_point_is_loaded():
 
 def test_plugin_that_fails_to_import_is_a_warning_naming_it():
     broken = EntryPoint(name="broken", value="no_such_module_xyz:T", group="keras_rk.tableaus")
-    with pytest.warns(RuntimeWarning, match=r"skipping tableau plugin 'broken = no_such_module_xyz:T'.*ModuleNotFoundError"):
+    with pytest.warns(
+        RuntimeWarning,
+        match=r"skipping tableau plugin 'broken = no_such_module_xyz:T'.*ModuleNotFoundError",
+    ):
         found = registry.load_entry_points([broken, fake("custom_euler", "CUSTOM")])
     assert "custom_euler" in found and "broken" not in found
 
 
 def test_plugin_that_is_not_a_tableau_is_a_warning():
-    with pytest.warns(RuntimeWarning, match=r"must name a keras_rk.ButcherTableau, but names a dict"):
+    with pytest.warns(
+        RuntimeWarning, match=r"must name a keras_rk.ButcherTableau, but names a dict"
+    ):
         found = registry.load_entry_points([fake("bad", "NOT_A_TABLEAU")])
     assert "bad" not in found
 
 
 def test_two_tableaus_with_one_name_warn_and_list_both():
-    with pytest.warns(RuntimeWarning, match=r"two tableaus are named 'rk4': keras_rk \(built in\) and 'rk4 = "):
+    with pytest.warns(
+        RuntimeWarning, match=r"two tableaus are named 'rk4': keras_rk \(built in\) and 'rk4 = "
+    ):
         found = registry.load_entry_points([fake("rk4", "CLASH")])
     assert found["rk4"] is keras_rk.tableaus.RK4
 

@@ -115,9 +115,7 @@ class RKBlock(StackedStepsBlock):
         step_size, iterations = self.step_size, self.num_implicit_iterations
 
         def step(y, kernel, bias):
-            return runge_kutta_step(
-                y, kernel, bias, step_size, tableau, activation, iterations
-            )
+            return runge_kutta_step(y, kernel, bias, step_size, tableau, activation, iterations)
 
         return integrate(step, inputs, (self.kernel, self.bias), self.return_trajectory)
 
