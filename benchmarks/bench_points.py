@@ -114,8 +114,12 @@ def torch_baseline_worker(depths: list[int], epochs: int):
             times.append(time.perf_counter() - start)
         print(
             json.dumps(
-                {"backend": "pytorch eager (paper style)", "depth": depth, "first": times[0],
-                 "steady": sum(times) / len(times)}
+                {
+                    "backend": "pytorch eager (paper style)",
+                    "depth": depth,
+                    "first": times[0],
+                    "steady": sum(times) / len(times),
+                }
             )
         )
         sys.stdout.flush()
@@ -126,9 +130,7 @@ def run_worker(args: list[str], backend: str | None) -> list[dict]:
     if backend:
         env["KERAS_BACKEND"] = backend
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    out = subprocess.run(
-        [sys.executable, __file__, *args], env=env, capture_output=True, text=True
-    )
+    out = subprocess.run([sys.executable, __file__, *args], env=env, capture_output=True, text=True)
     rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     if out.returncode != 0:
         print(f"worker {args} failed:\n{out.stderr[-2000:]}", file=sys.stderr)
@@ -140,7 +142,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
     parser.add_argument("--depths", nargs="+", type=int, default=[10, 100, 1000])
     parser.add_argument(
-        "--torch-max-depth", type=int, default=100,
+        "--torch-max-depth",
+        type=int,
+        default=100,
         help="skip deeper runs on the torch backend (about 5 minutes per epoch at 1000)",
     )
     parser.add_argument("--epochs", type=int, default=2, help="steady epochs to average")
@@ -164,8 +168,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for backend in args.backends:
         depths = [d for d in args.depths if backend != "torch" or d <= args.torch_max_depth]
         rows += run_worker(
-            ["--worker", backend, "--depths", *map(str, depths), "--epochs", str(args.epochs),
-             "--steps-per-execution", str(args.steps_per_execution)],
+            [
+                "--worker",
+                backend,
+                "--depths",
+                *map(str, depths),
+                "--epochs",
+                str(args.epochs),
+                "--steps-per-execution",
+                str(args.steps_per_execution),
+            ],
             backend,
         )
     baseline = None
@@ -177,7 +189,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
         baseline = base_rows[0]["steady"] if base_rows else None
 
     print(f"RK4Net width {WIDTH}, {NUM_POINTS} points, batch {BATCH_SIZE}, Adam; seconds")
-    print("| backend | depth | first epoch | steady epoch | compile overhead | speed-up vs PyTorch eager |")
+    print(
+        "| backend | depth | first epoch | steady epoch | compile overhead | speed-up vs PyTorch eager |"
+    )
     print("| --- | --- | --- | --- | --- | --- |")
     for row in rows:
         speedup = ""

@@ -1,7 +1,7 @@
 """Train an RK4Net on the spiral point set and print its validation accuracy.
 
-    KERAS_BACKEND=jax python examples/quickstart.py            # ~20 s on 2 cores
-    KERAS_BACKEND=jax python examples/quickstart.py --quick    # a smoke run
+KERAS_BACKEND=jax python examples/quickstart.py            # ~20 s on 2 cores
+KERAS_BACKEND=jax python examples/quickstart.py --quick    # a smoke run
 """
 
 from __future__ import annotations
@@ -37,12 +37,18 @@ def main(
         steps_per_execution=50,
     )
     history = model.fit(
-        x_train, y_train, batch_size=batch_size, epochs=epochs,
-        validation_data=(x_val, y_val), verbose=verbose,
+        x_train,
+        y_train,
+        batch_size=batch_size,
+        epochs=epochs,
+        validation_data=(x_val, y_val),
+        verbose=verbose,
     )
     metrics = {name: values[-1] for name, values in history.history.items()}
-    print(f"{model.name}, depth {depth}, width {width}: validation accuracy "
-          f"{metrics['val_accuracy']:.4f} after {epochs} epochs")
+    print(
+        f"{model.name}, depth {depth}, width {width}: validation accuracy "
+        f"{metrics['val_accuracy']:.4f} after {epochs} epochs"
+    )
     return metrics
 
 

@@ -1,0 +1,170 @@
+"""Training that survives a kill at any moment and resumes to the same numbers.
+
+``resumable_fit`` is ``model.fit`` with two additions:
+
+- after every epoch, the whole training state (weights, optimizer variables, the
+  epoch reached and the per-epoch metrics so far) is written to one file,
+  atomically (a temporary file, then ``os.replace``), so a kill leaves either the
+  previous state or the new one, never a mix;
+- the batches of epoch e are a permutation drawn from ``(seed, e)``, not from a
+  random stream that advances with training, so a run resumed at epoch e sees
+  exactly the batches an uninterrupted run would have seen.
+
+Where the backend computes deterministically (JAX and PyTorch on the CPU here), a
+resumed run ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import keras
+import numpy as np
+
+STATE_FILE = "training_state.npz"
+
+
+class EpochSeededBatches(keras.utils.PyDataset):
+    """Batches of (x, y) in an order fixed by (seed, epoch).
+
+    ``epoch`` is set by ``SetBatchEpoch`` at the start of each epoch, so the order
+    does not depend on how many epochs this process has already run.
+    """
+
+    def __init__(self, x, y, batch_size: int, seed: int, **kwargs):
+        super().__init__(**kwargs)
+        self.x, self.y = np.asarray(x), np.asarray(y)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.order = np.random.default_rng([self.seed, epoch]).permutation(len(self.x))
+
+    def __len__(self):
+        return -(-len(self.x) // self.batch_size)
+
+    def __getitem__(self, index):
+        rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        return self.x[rows], self.y[rows]
+
+
+class SetBatchEpoch(keras.callbacks.Callback):
+    def __init__(self, batches: EpochSeededBatches):
+        super().__init__()
+        self.batches = batches
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.batches.set_epoch(epoch)
+
+
+class AtomicBackup(keras.callbacks.Callback):
+    """Writes the training state to ``backup_dir/training_state.npz`` after each epoch."""
+
+    def __init__(self, backup_dir: Path, history: dict[str, list[float]]):
+        super().__init__()
+        self.backup_dir = backup_dir
+        self.history = history
+
+    def on_epoch_end(self, epoch, logs=None):
+        for name, value in (logs or {}).items():
+            self.history.setdefault(name, []).append(float(value))
+        save_state(self.backup_dir, self.model, epoch + 1, self.history)
+
+
+def save_state(backup_dir: Path, model: keras.Model, epoch: int, history: dict) -> None:
+    arrays = {f"weight_{i}": np.asarray(v) for i, v in enumerate(model.weights)}
+    optimizer = model.optimizer
+    arrays.update({f"optimizer_{i}": np.asarray(v) for i, v in enumerate(optimizer.variables)})
+    meta = {
+        "epoch": epoch,
+        "history": history,
+        "num_weights": len(model.weights),
+        "num_optimizer_variables": len(optimizer.variables),
+    }
+    backup_dir.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=backup_dir, suffix=".npz.tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, meta=np.array(json.dumps(meta)), **arrays)
+        os.replace(temporary, backup_dir / STATE_FILE)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def load_state(backup_dir: Path, model: keras.Model) -> tuple[int, dict]:
+    """Restores weights and optimizer state; returns (epochs done, history so far)."""
+    path = backup_dir / STATE_FILE
+    if not path.exists():
+        return 0, {}
+    try:
+        with np.load(path) as data:
+            meta = json.loads(str(data["meta"]))
+            weights = [data[f"weight_{i}"] for i in range(meta["num_weights"])]
+            optimizer_values = [
+                data[f"optimizer_{i}"] for i in range(meta["num_optimizer_variables"])
+            ]
+    except Exception as error:
+        raise ValueError(
+            f"The training state {path} cannot be read ({type(error).__name__}: {error}). "
+            f"Move it away to start this training from scratch."
+        ) from None
+    saved_shapes = [tuple(w.shape) for w in weights]
+    model_shapes = [tuple(v.shape) for v in model.weights]
+    if saved_shapes != model_shapes:
+        raise ValueError(
+            f"The training state {path} holds weights of shapes {saved_shapes}, but the "
+            f"model's are {model_shapes}: it was written by a different model. Use "
+            f"another `backup_dir`, or move the file away."
+        )
+    model.set_weights(weights)
+    optimizer = model.optimizer
+    optimizer.build(model.trainable_variables)
+    for variable, value in zip(optimizer.variables, optimizer_values, strict=True):
+        variable.assign(value)
+    return meta["epoch"], meta["history"]
+
+
+def resumable_fit(
+    model: keras.Model,
+    x,
+    y,
+    *,
+    backup_dir: str | os.PathLike,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    validation_data=None,
+    callbacks=(),
+    verbose: int = 0,
+) -> dict[str, list[float]]:
+    """``model.fit`` that resumes from ``backup_dir`` where a killed run stopped.
+
+    The model must be compiled. Returns the per-epoch metrics of all epochs,
+    those of earlier, killed runs included (Keras's ``History`` of this call would
+    hold only the epochs run in this process).
+    """
+    backup_dir = Path(backup_dir)
+    if model.optimizer is None:
+        raise ValueError("`model` must be compiled before `resumable_fit`.")
+    if not model.built:
+        model(np.asarray(x)[:1])
+    done, history = load_state(backup_dir, model)
+    if done >= epochs:
+        return history
+    batches = EpochSeededBatches(x, y, batch_size, seed)
+    model.fit(
+        batches,
+        epochs=epochs,
+        initial_epoch=done,
+        shuffle=False,  # the order is EpochSeededBatches's; Keras's would use a global RNG
+        validation_data=validation_data,
+        callbacks=[SetBatchEpoch(batches), *callbacks, AtomicBackup(backup_dir, history)],
+        verbose=verbose,
+    )
+    return history

@@ -1,0 +1,118 @@
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+import keras_rk
+from keras_rk.training import STATE_FILE, resumable_fit
+
+TRAIN_SCRIPT = textwrap.dedent(
+    """
+    import os, sys
+    import keras, numpy as np
+    import keras_rk
+    from keras_rk.training import resumable_fit
+
+    backup_dir, out, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
+
+    class KillMidEpoch(keras.callbacks.Callback):
+        # SIGKILL in the middle of epoch `kill_at`: no cleanup code runs.
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch == kill_at and batch == 5:
+                os.kill(os.getpid(), 9)
+
+    keras.utils.set_random_seed(7)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 2)).astype("float32")
+    y = (np.linalg.norm(x, axis=1) < 1).astype("int32")
+    model = keras_rk.build(tableau="rk4", depth=4, width=4)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    history = resumable_fit(model, x, y, backup_dir=backup_dir, epochs=4, batch_size=10,
+                            seed=3, validation_data=(x, y), callbacks=[KillMidEpoch()])
+    np.savez(out, *model.get_weights(), loss=np.array(history["loss"]))
+    """
+)
+
+
+def run_training(tmp_path, backup, out, kill_at):
+    script = tmp_path / "train.py"
+    script.write_text(TRAIN_SCRIPT)
+    return subprocess.run(
+        [sys.executable, str(script), str(backup), str(out), str(kill_at)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_final_weights(tmp_path):
+    uninterrupted = run_training(tmp_path, tmp_path / "a", tmp_path / "a.npz", kill_at=-1)
+    assert uninterrupted.returncode == 0, uninterrupted.stderr[-2000:]
+
+    killed = run_training(tmp_path, tmp_path / "b", tmp_path / "b.npz", kill_at=2)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert (tmp_path / "b" / STATE_FILE).exists() and not (tmp_path / "b.npz").exists()
+    resumed = run_training(tmp_path, tmp_path / "b", tmp_path / "b.npz", kill_at=-1)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+
+    with np.load(tmp_path / "a.npz") as a, np.load(tmp_path / "b.npz") as b:
+        assert len(a["loss"]) == len(b["loss"]) == 4  # history of all epochs kept
+        for key in a.files:
+            # Same batches, same optimizer state: equal up to float32 rounding of
+            # reductions that a backend may order differently between processes.
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-7, err_msg=key)
+
+
+def small_model():
+    model = keras_rk.build(tableau="euler", depth=2, width=3)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return model
+
+
+def test_a_finished_run_is_not_trained_again(tmp_path):
+    x, y = np.ones((10, 2), "float32"), np.zeros(10, "int32")
+    first = resumable_fit(small_model(), x, y, backup_dir=tmp_path, epochs=2, batch_size=5, seed=0)
+    model = small_model()
+    again = resumable_fit(model, x, y, backup_dir=tmp_path, epochs=2, batch_size=5, seed=0)
+    assert again == first and len(first["loss"]) == 2
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 4
+
+
+def test_corrupt_state_file_is_a_clear_error(tmp_path):
+    (tmp_path / STATE_FILE).write_bytes(b"not an npz file")
+    x, y = np.ones((10, 2), "float32"), np.zeros(10, "int32")
+    with pytest.raises(ValueError, match=r"cannot be read.*Move it away"):
+        resumable_fit(small_model(), x, y, backup_dir=tmp_path, epochs=1, batch_size=5, seed=0)
+    assert (tmp_path / STATE_FILE).read_bytes() == b"not an npz file"  # nothing lost
+
+
+def test_state_of_another_model_is_a_clear_error(tmp_path):
+    x, y = np.ones((10, 2), "float32"), np.zeros(10, "int32")
+    resumable_fit(small_model(), x, y, backup_dir=tmp_path, epochs=1, batch_size=5, seed=0)
+    other = keras_rk.build(tableau="euler", depth=3, width=3)
+    other.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match=r"written by a different model"):
+        resumable_fit(other, x, y, backup_dir=tmp_path, epochs=2, batch_size=5, seed=0)
+
+
+def test_batches_depend_only_on_seed_and_epoch():
+    from keras_rk.training import EpochSeededBatches
+
+    x, y = np.arange(20).reshape(10, 2), np.arange(10)
+    a, b = EpochSeededBatches(x, y, 4, seed=1), EpochSeededBatches(x, y, 4, seed=1)
+    a.set_epoch(3)
+    b.set_epoch(1)
+    b.set_epoch(3)
+    assert len(a) == 3
+    for i in range(3):
+        np.testing.assert_array_equal(a[i][1], b[i][1])
+    a.set_epoch(4)
+    assert not np.array_equal(a.order, b.order)
