@@ -190,7 +190,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     print(f"RK4Net width {WIDTH}, {NUM_POINTS} points, batch {BATCH_SIZE}, Adam; seconds")
     print(
-        "| backend | depth | first epoch | steady epoch | compile overhead | speed-up vs PyTorch eager |"
+        "| backend | depth | first epoch | steady epoch | compile overhead "
+        "| speed-up vs PyTorch eager |"
     )
     print("| --- | --- | --- | --- | --- | --- |")
     for row in rows:
