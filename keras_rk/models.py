@@ -76,6 +76,8 @@ def build(
             f"augmentation pads the input to the width of the network."
         )
     _checks.one_of(architecture, "architecture", ARCHITECTURES)
+    if lift_seed is not None:
+        _checks.non_negative_int(lift_seed, "lift_seed")
 
     inputs = keras.Input(shape=(input_dim,), name="inputs")
     features = Augment(width, mode=lift, seed=lift_seed, name="augment")(inputs)

@@ -130,6 +130,32 @@ def load_state(backup_dir: Path, model: keras.Model) -> tuple[int, dict]:
     return meta["epoch"], meta["history"]
 
 
+def check_training_arrays(x, y) -> tuple[np.ndarray, np.ndarray]:
+    """x as a non-empty, finite float matrix and y as integer labels, one per row."""
+    try:
+        x = np.asarray(x, dtype="float32")
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"`x` must be a numeric array of shape (num_samples, input_dim). "
+            f"Received: x of type {type(x).__name__}"
+        ) from None
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise ValueError(
+            f"`x` must have shape (num_samples, input_dim) with at least one sample. "
+            f"Received: x.shape={x.shape}"
+        )
+    if not np.all(np.isfinite(x)):
+        bad = int(np.sum(~np.isfinite(x)))
+        raise ValueError(f"`x` must be finite, but {bad} entries are NaN or infinite.")
+    y = np.asarray(y)
+    if y.shape != (x.shape[0],) or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(
+            f"`y` must hold one integer class label per row of `x`, shape "
+            f"({x.shape[0]},). Received: y.shape={y.shape}, y.dtype={y.dtype}"
+        )
+    return x, y
+
+
 def resumable_fit(
     model: keras.Model,
     x,
@@ -149,8 +175,9 @@ def resumable_fit(
     those of earlier, killed runs included (Keras's ``History`` of this call would
     hold only the epochs run in this process).
     """
+    x, y = check_training_arrays(x, y)
     backup_dir = Path(backup_dir)
-    if model.optimizer is None:
+    if getattr(model, "optimizer", None) is None:
         raise ValueError("`model` must be compiled before `resumable_fit`.")
     if not model.built:
         model(np.asarray(x)[:1])

@@ -1,0 +1,162 @@
+"""Every public entry point fed wrong types, shapes, non-finite values, empty
+arrays, unknown names and malicious plugins: a clear error or warning that names
+the argument, never a crash deep inside a backend, never a half-written file.
+
+The number of cases is counted in the README (`pytest tests/test_bad_input.py -q`)."""
+
+from importlib.metadata import EntryPoint
+
+import numpy as np
+import pytest
+
+import keras_rk
+from keras_rk import registry
+from keras_rk.training import STATE_FILE, resumable_fit
+
+HEUN = dict(a=[[0, 0], [1, 0]], b=[0.5, 0.5], c=[0, 1], name="heun", order=2)
+
+
+PLUGIN_RETURNING_A_STRING = "rk4"
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(tableau=3), r"Unknown `tableau`.*Received: tableau=3"),
+        (dict(tableau=""), r"Unknown `tableau`"),
+        (dict(depth="10"), r"`depth`, expected a positive integer. Received: depth='10'"),
+        (dict(depth=True), r"`depth`, expected a positive integer"),
+        (dict(depth=-3), r"`depth`, expected a positive integer"),
+        (dict(width=16.0), r"`width`, expected a positive integer. Received: width=16.0"),
+        (dict(input_dim=None), r"`input_dim`, expected a positive integer"),
+        (dict(num_classes="2"), r"`num_classes`, expected a positive integer"),
+        (dict(activation=3), r"Unknown `activation`"),
+        (dict(activation=None, architecture="bogus"), r"`architecture`, expected one of"),
+        (dict(step_size=0), r"`step_size`, expected a positive finite number"),
+        (dict(step_size=float("inf")), r"`step_size`, expected a positive finite number"),
+        (dict(final_time="1"), r"`final_time`, expected a positive number"),
+        (dict(lift=None), r"`mode`, expected one of"),
+        (dict(lift_seed="x"), r"`lift_seed`, expected a non-negative integer"),
+        (dict(num_implicit_iterations=1.5), r"`num_implicit_iterations`"),
+    ],
+)
+def test_build(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        keras_rk.build(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (dict(a=None), r"`a` must be a square matrix"),
+        (dict(a=[[0, 0], [1, 0], [0, 0]]), r"`a` must be square"),
+        (dict(a=[[0, 0], [float("inf"), 0]], c=[0, 1]), r"`a\[1\]\[0\]` must be finite"),
+        (dict(b="ab"), r"`b\[0\]` must be a real number"),
+        (dict(b=[]), r"`b` must have one entry per stage"),
+        (dict(c=[0, float("nan")]), r"`c\[1\]` must be finite"),
+        (dict(name=None), r"`name` must be a non-empty string"),
+        (dict(order="2"), r"`order` must be a positive integer"),
+    ],
+)
+def test_tableau_construction(override, message):
+    with pytest.raises(ValueError, match=message):
+        keras_rk.ButcherTableau(**{**HEUN, **override})
+
+
+@pytest.mark.parametrize("name", [None, 42, "RK4", "rk 4"])
+def test_registry_unknown_names(name):
+    with pytest.raises(ValueError, match=r"Unknown `tableau`.*one of \["):
+        keras_rk.get_tableau(name)
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("keras_rk_evil_plugin:T", r"failed to load with RuntimeError: plugin exploded"),
+        (
+            f"{__name__}:PLUGIN_RETURNING_A_STRING",
+            r"must name a keras_rk.ButcherTableau, but names a str",
+        ),
+        ("keras_rk_no_such_module:T", r"failed to load with ModuleNotFoundError"),
+        (f"{__name__}:no_such_attribute", r"failed to load with AttributeError"),
+    ],
+)
+def test_malicious_plugins_warn_and_are_skipped(value, message, tmp_path, monkeypatch):
+    # A module whose import raises, importable only in this test.
+    (tmp_path / "keras_rk_evil_plugin.py").write_text(
+        "raise RuntimeError('plugin exploded on import')\n"
+    )
+    monkeypatch.syspath_prepend(tmp_path)
+    entry_point = EntryPoint(name="evil", value=value, group=registry.ENTRY_POINT_GROUP)
+    with pytest.warns(RuntimeWarning, match=message):
+        found = registry.load_entry_points([entry_point])
+    assert "evil" not in found and "rk4" in found
+
+
+@pytest.mark.parametrize(
+    "layer, kwargs, message",
+    [
+        (keras_rk.RKBlock, dict(num_steps=0), r"`num_steps`"),
+        (keras_rk.RKBlock, dict(tableau={"a": [[0]]}), r"tableau config needs the keys"),
+        (keras_rk.RKBlock, dict(tableau=object()), r"Unknown `tableau`"),
+        (keras_rk.StandardBlock, dict(num_steps="3"), r"`num_steps`"),
+        (keras_rk.Augment, dict(width=-1), r"`width`"),
+        (keras_rk.Augment, dict(width=3, mode=0), r"`mode`"),
+    ],
+)
+def test_layer_arguments(layer, kwargs, message):
+    if layer is keras_rk.RKBlock:
+        kwargs = {"num_steps": 2, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        layer(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "x, message",
+    [
+        (np.ones((1, 3), "float32"), r"expected shape=\(None, 2\), found shape=\(1, 3\)"),
+        (np.ones((2,), "float32"), r"[Ee]xpected shape.*\(None, 2\)"),
+        (np.ones((1, 2, 2), "float32"), r"[Ee]xpected shape.*\(None, 2\)"),
+    ],
+)
+def test_model_inputs_of_the_wrong_shape(x, message):
+    model = keras_rk.build(depth=2, width=4)
+    with pytest.raises(ValueError, match=message):
+        model(x)
+
+
+def compiled_model():
+    model = keras_rk.build(depth=2, width=4)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return model
+
+
+@pytest.mark.parametrize(
+    "x, y, message",
+    [
+        (np.zeros((0, 2)), np.zeros(0, int), r"`x` must have shape .* at least one sample"),
+        (np.ones(4), np.zeros(4, int), r"`x` must have shape .*Received: x.shape=\(4,\)"),
+        (np.array([[np.nan, 1.0]]), np.zeros(1, int), r"`x` must be finite, but 1 entries"),
+        (np.array([[np.inf, 1.0]]), np.zeros(1, int), r"`x` must be finite"),
+        ([["a", "b"]], np.zeros(1, int), r"`x` must be a numeric array"),
+        (np.ones((3, 2)), np.zeros(2, int), r"`y` must hold one integer class label per row"),
+        (np.ones((3, 2)), np.zeros(3), r"y.dtype=float64"),
+    ],
+)
+def test_resumable_fit_arrays(tmp_path, x, y, message):
+    with pytest.raises(ValueError, match=message):
+        resumable_fit(compiled_model(), x, y, backup_dir=tmp_path, epochs=1, batch_size=2, seed=0)
+    assert not (tmp_path / STATE_FILE).exists()  # nothing half-written
+
+
+def test_resumable_fit_needs_a_compiled_model(tmp_path):
+    with pytest.raises(ValueError, match=r"`model` must be compiled"):
+        resumable_fit(
+            keras_rk.build(depth=2, width=4),
+            np.ones((2, 2)),
+            np.zeros(2, int),
+            backup_dir=tmp_path,
+            epochs=1,
+            batch_size=2,
+            seed=0,
+        )
