@@ -36,7 +36,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from keras_rk.integrate import integrate, runge_kutta_stages, runge_kutta_step
+from keras_rk.integrate import runge_kutta_stages, runge_kutta_step
 from keras_rk.layers.rk_block import RKBlock
 from keras_rk.tableaus import ButcherTableau
 
@@ -126,15 +126,23 @@ def _block_weights(block: RKBlock, dtype):
     return kernel, bias, steps
 
 
-def _forward_states(block: RKBlock, y0, kernel, bias, steps):
-    """y[0], ..., y[L] as a (batch, L + 1, width) tensor, by the block's own step."""
+def _forward_states(block: RKBlock, y0, kernel, bias, steps) -> list:
+    """y[0], ..., y[L], each (batch, width), by the block's own step.
+
+    A Python loop rather than ``integrate``'s compiled loop: the adjoint pass is
+    a Python loop too, and an eager ``scan`` would be compiled anew on every call.
+    """
     tableau, activation = block.tableau, block.activation
     iterations = block.num_implicit_iterations
-
-    def step(y, k, b, h):
-        return runge_kutta_step(y, k, b, h, tableau, activation, iterations)
-
-    return integrate(step, y0, (kernel, bias, steps), return_trajectory=True)
+    states = [y0]
+    for layer in range(block.num_steps):
+        states.append(
+            runge_kutta_step(
+                states[-1], kernel[layer], bias[layer], steps[layer], tableau, activation,
+                iterations,
+            )
+        )
+    return states
 
 
 def _block_adjoint(
@@ -174,7 +182,7 @@ def _block_adjoint(
     costates = [p]
     d_kernel, d_bias, d_steps = [], [], []
     for layer in reversed(range(block.num_steps)):
-        y = trajectory[:, layer]
+        y = trajectory[layer]
         w, beta, h = kernel[layer], bias[layer], steps[layer]
         states, stages = runge_kutta_stages(y, w, beta, h, tableau, activation, iterations)
         slopes = [
@@ -373,7 +381,7 @@ def gradients(
         value = inputs[-1]
         if isinstance(layer, RKBlock):
             kernel, bias, steps = _block_weights(layer, value.dtype)
-            value = _forward_states(layer, value, kernel, bias, steps)[:, -1]
+            value = _forward_states(layer, value, kernel, bias, steps)[-1]
         else:
             trainable = [_value(v) for v in layer.trainable_variables]
             non_trainable = [_value(v) for v in layer.non_trainable_variables]
@@ -503,7 +511,7 @@ def tangent_trajectory(block: RKBlock, x, dy0, *, num_iterations: int | None = N
     for layer in range(block.num_steps):
         w, beta, h = kernel[layer], bias[layer], steps[layer]
         states, _ = runge_kutta_stages(
-            trajectory[:, layer], w, beta, h, tableau, activation, iterations
+            trajectory[layer], w, beta, h, tableau, activation, iterations
         )
         slopes = [
             _activation_derivative(activation, ops.einsum("bi,ij->bj", st, w) + beta)
