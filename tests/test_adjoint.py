@@ -172,8 +172,11 @@ def test_costate_at_the_input_is_the_gradient_of_the_output_pairing(float64):
     costates = to_numpy(adjoint.costate_trajectory(block, x, c))
     assert costates.shape == (2, 6, 3)
     np.testing.assert_allclose(costates[:, -1], c, rtol=0)
-    weights = [v.value for v in block.weights]
-    expected = gradient(
-        lambda y0: keras.ops.sum(block.stateless_call(weights, [], y0)[0] * c), x
-    )[0]
+    weights = [to_numpy(v) for v in block.weights]
+
+    def pairing(y0):
+        out = block.stateless_call(weights, [], y0)[0]
+        return keras.ops.sum(out * keras.ops.convert_to_tensor(c))
+
+    expected = gradient(pairing, x)[0]
     np.testing.assert_allclose(costates[:, 0], expected, rtol=1e-12)
