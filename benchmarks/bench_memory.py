@@ -84,8 +84,11 @@ def main(
 ):
     """Runs every (backend, (depth, width), remat) and returns the rows."""
     rows = []
-    print(f"{'backend':<11}{'depth':>6}{'width':>6}{'batch':>6}{'remat':>7}"
-          f"{'peak MiB':>10}{'step MiB':>10}{'s/step':>9}", flush=True)
+    print(
+        f"{'backend':<11}{'depth':>6}{'width':>6}{'batch':>6}{'remat':>7}"
+        f"{'peak MiB':>10}{'step MiB':>10}{'s/step':>9}",
+        flush=True,
+    )
     for backend in backends:
         for depth, width in configs:
             for remat in (False, True):
@@ -94,20 +97,29 @@ def main(
                 if "peak_kib" in row:
                     peak = row["peak_kib"] / 1024
                     added = (row["peak_kib"] - row["baseline_kib"]) / 1024
-                    print(f"{backend:<11}{depth:>6}{width:>6}{batch:>6}{str(remat):>7}"
-                          f"{peak:>10.0f}{added:>10.0f}{row['step_s']:>9.2f}", flush=True)
+                    print(
+                        f"{backend:<11}{depth:>6}{width:>6}{batch:>6}{str(remat):>7}"
+                        f"{peak:>10.0f}{added:>10.0f}{row['step_s']:>9.2f}",
+                        flush=True,
+                    )
                 else:
                     why = "over cap" if row.get("over_cap") else row.get("error", "?")
-                    print(f"{backend:<11}{depth:>6}{width:>6}{batch:>6}{str(remat):>7}  {why}",
-                          flush=True)
+                    print(
+                        f"{backend:<11}{depth:>6}{width:>6}{batch:>6}{str(remat):>7}  {why}",
+                        flush=True,
+                    )
     return rows
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", nargs="+", default=["jax"])
-    parser.add_argument("--configs", nargs="+", default=["100x900", "100x300", "1000x300"],
-                        help="depth x width pairs, e.g. 1000x300")
+    parser.add_argument(
+        "--configs",
+        nargs="+",
+        default=["100x900", "100x300", "1000x300"],
+        help="depth x width pairs, e.g. 1000x300",
+    )
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--cap-gib", type=float, default=8.0)

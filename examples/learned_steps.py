@@ -62,6 +62,7 @@ def main(
     learning_rate: float = 1e-3,
     num_samples: int = 1500,
     seed: int = 0,
+    steps_per_execution: int = 50,
     verbose: int = 0,
 ) -> dict:
     """Trains one network per (data set, mode); returns
@@ -88,7 +89,9 @@ def main(
                 loss="sparse_categorical_crossentropy",
                 metrics=["accuracy"],
                 # Fewer host round trips; the torch backend runs one step at a time.
-                steps_per_execution=1 if keras.backend.backend() == "torch" else 50,
+                steps_per_execution=1
+                if keras.backend.backend() == "torch"
+                else steps_per_execution,
             )
             history = model.fit(
                 x_train,
@@ -128,8 +131,23 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="depth 3, 1 epoch, 100 samples")
     args = parser.parse_args()
     if args.quick:
-        main(tableau=args.tableau, depth=3, width=4, epochs=1, batch_size=10, num_samples=100,
-             seed=args.seed)
+        main(
+            tableau=args.tableau,
+            depth=3,
+            width=4,
+            epochs=1,
+            batch_size=10,
+            num_samples=100,
+            seed=args.seed,
+            steps_per_execution=1,
+        )
     else:
-        main(tableau=args.tableau, depth=args.depth, width=args.width, epochs=args.epochs,
-             learning_rate=args.learning_rate, seed=args.seed, verbose=0)
+        main(
+            tableau=args.tableau,
+            depth=args.depth,
+            width=args.width,
+            epochs=args.epochs,
+            learning_rate=args.learning_rate,
+            seed=args.seed,
+            verbose=0,
+        )

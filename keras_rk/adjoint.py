@@ -74,8 +74,7 @@ def _grad(fn: Callable, args: Sequence) -> list:
             value = fn(*leaves)
             grads = torch.autograd.grad(value, leaves, allow_unused=True)
         return [
-            torch.zeros_like(leaf) if g is None else g.detach()
-            for leaf, g in zip(leaves, grads)
+            torch.zeros_like(leaf) if g is None else g.detach() for leaf, g in zip(leaves, grads)
         ]
     raise NotImplementedError(
         f"keras_rk.adjoint supports the backends 'jax', 'tensorflow' and 'torch'. "
@@ -138,7 +137,12 @@ def _forward_states(block: RKBlock, y0, kernel, bias, steps) -> list:
     for layer in range(block.num_steps):
         states.append(
             runge_kutta_step(
-                states[-1], kernel[layer], bias[layer], steps[layer], tableau, activation,
+                states[-1],
+                kernel[layer],
+                bias[layer],
+                steps[layer],
+                tableau,
+                activation,
                 iterations,
             )
         )
@@ -170,8 +174,10 @@ def _block_adjoint(
     # here by fixed-point sweeps that contract like the forward's.
     m = [[costate.b[j] - costate.a[i][j] for j in range(s)] for i in range(s)]
     upper = all(m[i][j] == 0.0 for i in range(s) for j in range(i + 1))
-    sweeps = block.num_implicit_iterations if num_adjoint_iterations is None else int(
-        num_adjoint_iterations
+    sweeps = (
+        block.num_implicit_iterations
+        if num_adjoint_iterations is None
+        else int(num_adjoint_iterations)
     )
 
     kernel, bias, steps = _block_weights(block, dtype)

@@ -17,11 +17,14 @@ def load_example():
 
 def test_learned_steps_example_quick():
     example = load_example()
-    results = example.main(depth=3, width=4, epochs=1, batch_size=10, num_samples=60)
+    # The --quick settings, on fewer samples.
+    results = example.main(
+        depth=3, width=4, epochs=1, batch_size=10, num_samples=60, steps_per_execution=1
+    )
     assert set(results) == {"spiral", "donut_2D"}
     for rows in results.values():
         assert set(rows) == {"fixed", "learned", "simplex"}
-        for mode, row in rows.items():
+        for row in rows.values():
             assert 0.0 <= row["val_accuracy"] <= 1.0 and np.isfinite(row["val_loss"])
             assert row["min_step"] > 0
         # Fixed steps stay at h = 0.05; simplex steps keep T = 0.05 * 3.

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import math
+from typing import Any
 
 import keras
 from keras import ops
@@ -168,17 +167,13 @@ class RKBlock(StackedStepsBlock):
             step_size = self.step_size
 
             def step(y, kernel, bias):
-                return runge_kutta_step(
-                    y, kernel, bias, step_size, tableau, activation, iterations
-                )
+                return runge_kutta_step(y, kernel, bias, step_size, tableau, activation, iterations)
 
             per_step = (self.kernel, self.bias)
         else:
 
             def step(y, kernel, bias, step_size):
-                return runge_kutta_step(
-                    y, kernel, bias, step_size, tableau, activation, iterations
-                )
+                return runge_kutta_step(y, kernel, bias, step_size, tableau, activation, iterations)
 
             per_step = (self.kernel, self.bias, ops.cast(self.step_sizes(), self.compute_dtype))
         if self.remat:

@@ -143,7 +143,10 @@ def test_a_model_with_remat_and_learned_steps_trains():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(step_size_mode="adaptive"), r"`step_size_mode`, expected one of \['fixed', 'learned', 'simplex'\]"),
+        (
+            dict(step_size_mode="adaptive"),
+            r"`step_size_mode`, expected one of \['fixed', 'learned', 'simplex'\]",
+        ),
         (dict(remat="yes"), r"`remat`, expected True or False. Received: remat='yes'"),
     ],
 )
