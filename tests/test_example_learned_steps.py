@@ -4,6 +4,7 @@ import importlib.util
 import pathlib
 
 import numpy as np
+import pytest
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[1] / "examples" / "learned_steps.py"
 
@@ -15,6 +16,7 @@ def load_example():
     return module
 
 
+@pytest.mark.slow
 def test_learned_steps_example_quick():
     example = load_example()
     # The --quick settings, on fewer samples.
