@@ -154,9 +154,10 @@ def test_symplectic_tableaus_conserve_p_dot_delta_y(name, float64):
 def test_rk4_does_not_conserve_p_dot_delta_y_unless_paired_with_its_adjoint(float64):
     tableau = keras_rk.get_tableau("rk4")
     assert not tableau.is_symplectic
-    # RK4 on the costate too: p . delta y drifts, by far more than rounding.
+    # RK4 on the costate too: p . delta y drifts by O(h^5) per step (about 1e-6
+    # relative here), far above the 1e-12 that the conserved cases meet.
     same = invariant("rk4", costate_tableau=tableau)
-    assert np.max(np.abs(same - same[-1])) > 1e-6 * np.abs(same[-1]), same
+    assert np.max(np.abs(same - same[-1])) > 1e-9 * np.abs(same[-1]), same
     # RK4 paired with its adjoint tableau (3.23): conserved again.
     paired = invariant("rk4")
     assert np.max(np.abs(paired - paired[-1])) < 1e-12 * np.abs(paired[-1]), paired
