@@ -39,6 +39,42 @@ def _weighted_sum(base, step_size, coefficients: Sequence[float], stages):
     return base + step_size * total
 
 
+def runge_kutta_stages(
+    y,
+    kernel,
+    bias,
+    step_size,
+    tableau: ButcherTableau,
+    activation: Activation,
+    num_implicit_iterations: int,
+):
+    """The stages of one step of eq. (2.12): lists (Y_1, ..., Y_s) and (k_1, ..., k_s).
+
+    Y_i = y + h sum_j a_ij k_j is the state at which stage i evaluates the field and
+    k_i = f(Y_i), each of shape (batch, width). For an implicit tableau these are
+    the stages of the last fixed-point sweep (see ``runge_kutta_step``), so the
+    step is y + h sum_i b_i k_i with exactly these k_i. The adjoint pass
+    (``keras_rk.adjoint``) evaluates f_y and f_u at these Y_i.
+    """
+    y = ops.convert_to_tensor(y)
+    field = lambda state: vector_field(state, kernel, bias, activation)
+    a = tableau.a
+    num_stages = tableau.num_stages
+    if tableau.is_explicit:
+        states, stages = [], []
+        for i in range(num_stages):
+            states.append(_weighted_sum(y, step_size, a[i][:i], stages))
+            stages.append(field(states[-1]))
+        return states, stages
+    first = field(y)
+    stages = [first] * num_stages
+    states = [y] * num_stages
+    for _ in range(num_implicit_iterations):
+        states = [_weighted_sum(y, step_size, a[i], stages) for i in range(num_stages)]
+        stages = [field(state) for state in states]
+    return states, stages
+
+
 def runge_kutta_step(
     y,
     kernel,
@@ -58,18 +94,9 @@ def runge_kutta_step(
     h * Lip(f) < 1.
     """
     y = ops.convert_to_tensor(y)
-    field = lambda state: vector_field(state, kernel, bias, activation)
-    a = tableau.a
-    num_stages = tableau.num_stages
-    if tableau.is_explicit:
-        stages = []
-        for i in range(num_stages):
-            stages.append(field(_weighted_sum(y, step_size, a[i][:i], stages)))
-    else:
-        first = field(y)
-        stages = [first] * num_stages
-        for _ in range(num_implicit_iterations):
-            stages = [field(_weighted_sum(y, step_size, a[i], stages)) for i in range(num_stages)]
+    _, stages = runge_kutta_stages(
+        y, kernel, bias, step_size, tableau, activation, num_implicit_iterations
+    )
     return _weighted_sum(y, step_size, tableau.b, stages)
 
 

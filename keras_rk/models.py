@@ -27,6 +27,8 @@ def build(
     lift_seed: int | None = None,
     num_implicit_iterations: int = 8,
     name: str | None = None,
+    step_size_mode: str = "fixed",
+    remat: bool = False,
 ) -> keras.Model:
     """An uncompiled classifier x -> softmax(W y[L] + mu) (section 3).
 
@@ -54,6 +56,8 @@ def build(
         lift_seed: seed for a random lift.
         num_implicit_iterations: fixed-point sweeps for implicit tableaus.
         name: the model's name; default '<tableau>_net' or 'standard_net'.
+        step_size_mode: 'fixed', 'learned' or 'simplex'; see ``RKBlock``.
+        remat: rematerialise each step in the backward pass; see ``RKBlock``.
 
     Example:
 
@@ -103,6 +107,8 @@ def build(
             step_size=step_size,
             final_time=final_time,
             num_implicit_iterations=num_implicit_iterations,
+            step_size_mode=step_size_mode,
+            remat=remat,
             name="rk_block",
         )
         default_name = f"{block.tableau.name}_net"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import keras
+from keras import ops
 
 from keras_rk import _checks
 from keras_rk.integrate import integrate, runge_kutta_step
@@ -14,6 +16,8 @@ from keras_rk.tableaus import ButcherTableau
 
 # The paper's public code steps with h = 0.05 at every depth (T = 0.05 L).
 DEFAULT_STEP_SIZE = 0.05
+
+STEP_SIZE_MODES = ("fixed", "learned", "simplex")
 
 
 def resolve_tableau(tableau: Any) -> ButcherTableau:
@@ -61,6 +65,14 @@ class RKBlock(StackedStepsBlock):
             tableau's stages (unused for explicit ones). The step keeps the
             tableau's order when this is at least the order and h * Lip(f) < 1.
         return_trajectory: when True, the output is every state y[0], ..., y[L].
+        step_size_mode: 'fixed' (every step h, the paper's scheme), 'learned'
+            (L positive trainable steps h_l = softplus(s_l), initialised to h;
+            Benning et al.'s ODENet) or 'simplex' (L positive steps summing to
+            T = h L, h_l = T softmax(s)_l, initialised to h; ODENet+simplex). The
+            trainable parameters s, shape (L,), are the weight `step_parameters`.
+        remat: when True, each step is rematerialised (``keras.remat``): the
+            backward pass keeps only the L + 1 states y[l] and recomputes a step's
+            stages when it needs them, trading one extra forward pass for memory.
         kernel_initializer: for each step's K; default U(±1/sqrt(width)), as in
             the paper's code. Applied to each step separately.
         bias_initializer: for each step's b; the same default.
@@ -92,6 +104,8 @@ class RKBlock(StackedStepsBlock):
         return_trajectory: bool = False,
         kernel_initializer: Any = None,
         bias_initializer: Any = None,
+        step_size_mode: str = "fixed",
+        remat: bool = False,
         **kwargs,
     ):
         super().__init__(
@@ -109,15 +123,62 @@ class RKBlock(StackedStepsBlock):
         self.num_implicit_iterations = _checks.non_negative_int(
             num_implicit_iterations, "num_implicit_iterations"
         )
+        self.step_size_mode = _checks.one_of(step_size_mode, "step_size_mode", STEP_SIZE_MODES)
+        if not isinstance(remat, bool):
+            raise ValueError(
+                f"Received an invalid value for `remat`, expected True or False. "
+                f"Received: remat={remat!r}"
+            )
+        self.remat = remat
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        if self.step_size_mode == "learned":
+            # softplus^-1(h), so that training starts from the fixed scheme.
+            initial = math.log(math.expm1(self.step_size))
+        else:
+            initial = 0.0  # softmax of equal logits: h_l = T / L = h
+        if self.step_size_mode != "fixed":
+            self.step_parameters = self.add_weight(
+                name="step_parameters",
+                shape=(self.num_steps,),
+                initializer=keras.initializers.Constant(initial),
+            )
+
+    def step_sizes(self, step_parameters=None):
+        """The L step sizes h_l, a tensor of shape (L,).
+
+        'fixed': h in every step. 'learned': softplus(s). 'simplex':
+        T softmax(s) with T = h L, so they are positive and sum to T.
+        `step_parameters` (default: the layer's weight) lets
+        ``keras_rk.adjoint`` differentiate this map on its own.
+        """
+        if self.step_size_mode == "fixed":
+            return ops.full((self.num_steps,), self.step_size, dtype=self.variable_dtype)
+        s = self.step_parameters if step_parameters is None else step_parameters
+        if self.step_size_mode == "learned":
+            return ops.softplus(s)
+        return ops.softmax(s) * (self.step_size * self.num_steps)
 
     def call(self, inputs):
         tableau, activation = self.tableau, self.activation
-        step_size, iterations = self.step_size, self.num_implicit_iterations
+        iterations = self.num_implicit_iterations
+        if self.step_size_mode == "fixed":
+            step_size = self.step_size
 
-        def step(y, kernel, bias):
-            return runge_kutta_step(y, kernel, bias, step_size, tableau, activation, iterations)
+            def step(y, kernel, bias):
+                return runge_kutta_step(y, kernel, bias, step_size, tableau, activation, iterations)
 
-        return integrate(step, inputs, (self.kernel, self.bias), self.return_trajectory)
+            per_step = (self.kernel, self.bias)
+        else:
+
+            def step(y, kernel, bias, step_size):
+                return runge_kutta_step(y, kernel, bias, step_size, tableau, activation, iterations)
+
+            per_step = (self.kernel, self.bias, ops.cast(self.step_sizes(), self.compute_dtype))
+        if self.remat:
+            step = keras.remat(step)
+        return integrate(step, inputs, per_step, self.return_trajectory)
 
     def get_config(self):
         config = {
@@ -125,5 +186,7 @@ class RKBlock(StackedStepsBlock):
             "step_size": self.step_size_arg,
             "final_time": self.final_time,
             "num_implicit_iterations": self.num_implicit_iterations,
+            "step_size_mode": self.step_size_mode,
+            "remat": self.remat,
         }
         return {**super().get_config(), **config}
