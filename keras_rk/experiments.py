@@ -432,7 +432,10 @@ def run_study(
     figures and report. Returns ``{"records": ..., "summary": ..., "files": ...}``."""
     study, settings, opts = resolve(name, quick, options, **overrides)
     cells = study.make_cells(opts)
-    folder = ResultsFolder(out, name, {**settings.to_dict(), "options": opts})
+    # The number of seeds is left out of the folder's settings: a rerun with more
+    # seeds adds repetitions to the same study, one with fewer summarises fewer.
+    recorded = {k: v for k, v in settings.to_dict().items() if k != "seeds"}
+    folder = ResultsFolder(out, name, {**recorded, "options": opts})
     jobs = [(cell, seed) for cell in cells for seed in range(settings.seeds)]
     records: dict[str, dict[str, Any]] = {}
     started = time.perf_counter()

@@ -148,3 +148,13 @@ def test_kill_midway_then_resume(tmp_path):
         assert (runs / name).read_bytes() == content
     assert len(list(runs.glob("*.json"))) == total
     assert not list(runs.glob(".*.tmp"))
+
+
+def test_more_seeds_add_to_the_same_folder(tmp_path):
+    experiments.run_study("variability", tmp_path, figures=False, progress=lambda _: None, **TINY)
+    lines = []
+    result = experiments.run_study(
+        "variability", tmp_path, figures=False, progress=lines.append, **{**TINY, "seeds": 2}
+    )
+    assert len(result["records"]) == 2
+    assert "done before, skipped" in lines[0] and "val accuracy" in lines[1]
