@@ -368,7 +368,10 @@ def train_repetition(
         optimizer=keras.optimizers.Adam(learning_rate=settings.learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
-        steps_per_execution=settings.steps_per_execution,
+        # Keras's PyTorch trainer accepts only 1; it changes speed, not numbers.
+        steps_per_execution=1
+        if keras.backend.backend() == "torch"
+        else settings.steps_per_execution,
     )
 
     def evaluate(inputs, labels):
