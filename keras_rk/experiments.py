@@ -558,21 +558,25 @@ def write_tables(folder, name, study, settings, opts, rows, seconds) -> list:
         _markdown(rows),
     ]
     if compared:
+        metrics = [m for m in METRICS if any(f"paper_{m}" in r for r in compared)]
+        names = {"train_accuracy": "train acc %", "val_accuracy": "val acc %",
+                 "train_cost": "train cost ×10⁻¹", "val_cost": "val cost ×10⁻¹"}  # fmt: skip
+        header = " | ".join(f"{names[m]} paper / ours (Δ)" for m in metrics)
         lines += [
-            "## Beside the paper (validation accuracy %, validation cost ×10⁻¹)",
+            "## Beside the paper (ours: mean over seeds)",
             "",
-            "| data set | network | L | paper acc | ours acc | Δ acc | paper cost | ours cost |",
-            "|---|---|---|---|---|---|---|---|",
+            f"| data set | network | L | {header} |",
+            "|---|---|---|" + "---|" * len(metrics),
         ]
         for r in compared:
-            ours = r["val_accuracy_mean"]
-            paper = r["paper_val_accuracy"]
-            cost = r.get("paper_val_cost")
-            lines.append(
-                f"| {r['dataset']} | {ARCHITECTURE_NAMES.get(r['architecture'], r['architecture'])}"
-                f" | {r['depth']} | {paper:.2f} | {ours:.2f} | {ours - paper:+.2f} | "
-                f"{'' if cost is None else f'{cost:.2f}'} | {r['val_cost_mean']:.2f} |"
-            )
+            values = []
+            for m in metrics:
+                paper, ours = r.get(f"paper_{m}"), r[f"{m}_mean"]
+                values.append(
+                    "" if paper is None else f"{paper:.2f} / {ours:.2f} ({ours - paper:+.2f})"
+                )
+            name = ARCHITECTURE_NAMES.get(r["architecture"], r["architecture"])
+            lines.append(f"| {r['dataset']} | {name} | {r['depth']} | " + " | ".join(values) + " |")
         lines.append("")
     files.append(folder.write_text("report.md", "\n".join(lines)))
     return files
