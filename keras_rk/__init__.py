@@ -19,6 +19,7 @@ def __getattr__(name):  # datasets, plotting, experiments: imported on first use
         return importlib.import_module(f"keras_rk.{name}")
     raise AttributeError(f"module 'keras_rk' has no attribute {name!r}")
 
+
 __all__ = [
     "Augment",
     "ButcherTableau",
