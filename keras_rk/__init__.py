@@ -11,6 +11,15 @@ from keras_rk.tableaus import ButcherTableau
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):  # datasets, plotting, experiments: imported on first use
+    if name in ("datasets", "experiments", "plotting", "results", "cli"):
+        import importlib
+
+        return importlib.import_module(f"keras_rk.{name}")
+    raise AttributeError(f"module 'keras_rk' has no attribute {name!r}")
+
+
 __all__ = [
     "Augment",
     "ButcherTableau",

@@ -1,0 +1,154 @@
+"""``keras-rk``: runs the paper's point-classification studies from the shell.
+
+    keras-rk list
+    keras-rk run STUDY [--quick] [--out DIR] [--seeds N] [--epochs N] ...
+
+Every setting defaults to the paper's (see ``keras_rk.experiments``); a rerun
+into the same folder resumes, skipping the repetitions already written.
+Set KERAS_BACKEND=jax for speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers such as 1,3,5; received {text!r}"
+        ) from error
+
+
+def _str_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def make_parser() -> argparse.ArgumentParser:
+    from keras_rk.experiments import available_studies
+
+    parser = argparse.ArgumentParser(
+        prog="keras-rk",
+        description="Augmented Runge-Kutta networks: the paper's point studies.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="list the studies")
+    run = commands.add_parser(
+        "run",
+        help="run (or resume) a study",
+        description="Run or resume a study. Unset settings take the paper's values.",
+    )
+    run.add_argument("study", help=f"one of {available_studies()}")
+    run.add_argument("--out", help="results folder (default: results/STUDY)")
+    run.add_argument("--quick", action="store_true", help="tiny sizes, for smoke tests")
+    run.add_argument("--seeds", type=int, help="repetitions per setting (seeds 0..N-1)")
+    run.add_argument("--epochs", type=int, help="maximum epochs")
+    run.add_argument("--batch-size", type=int, help="default 5")
+    run.add_argument("--learning-rate", type=float, help="Adam's, default 1e-3")
+    run.add_argument(
+        "--lift",
+        choices=["zeros", "random", "trainable"],
+        help="input lift (default random; zeros for width)",
+    )
+    run.add_argument("--step-size", type=float, help="h, default 0.05 at every depth")
+    run.add_argument("--final-time", type=float, help="T; h = T / L instead of a fixed h")
+    run.add_argument("--tol", type=float, help="early-stop tolerance, default 0.05")
+    run.add_argument("--no-early-stop", action="store_true", help="train every epoch")
+    run.add_argument("--num-train", type=int, help="training points, default 1500")
+    run.add_argument("--num-val", type=int, help="validation points, default 1500")
+    run.add_argument("--steps-per-execution", type=int, help="default 50")
+    run.add_argument("--depths", type=_int_list, help="depth study: e.g. 1,3,5,10,20,40,100")
+    run.add_argument("--depth", type=int, help="depth of the RK networks")
+    run.add_argument("--width", type=int, help="feature width (default 16)")
+    run.add_argument("--widths", type=_int_list, help="width study: e.g. 2,3")
+    run.add_argument("--activations", type=_str_list, help="activation study: e.g. tanh,relu")
+    run.add_argument("--architectures", type=_str_list, help="e.g. standard,euler,rk4")
+    run.add_argument("--datasets", type=_str_list, help="point sets, e.g. donut_2d_6c")
+    run.add_argument("--no-figures", action="store_true", help="tables and report only")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    from keras_rk import experiments
+    from keras_rk.results import ResultsError
+
+    if args.command == "list":
+        for name, study in experiments.STUDIES.items():
+            print(f"{name:12s} {study.description}")
+        return 0
+
+    import keras
+
+    if keras.backend.backend() != "jax":
+        print(
+            f"note: Keras backend is {keras.backend.backend()!r}; these small networks "
+            f"train several times faster with KERAS_BACKEND=jax.",
+            file=sys.stderr,
+        )
+    options = {
+        key: getattr(args, key)
+        for key in (
+            "depths",
+            "depth",
+            "width",
+            "widths",
+            "activations",
+            "architectures",
+            "datasets",
+        )
+    }
+    try:
+        study = experiments.get_study(args.study)
+        options = {k: v for k, v in options.items() if v is not None and k in study.options}
+        given = {
+            k
+            for k in (
+                "depths",
+                "depth",
+                "width",
+                "widths",
+                "activations",
+                "architectures",
+                "datasets",
+            )
+            if getattr(args, k) is not None
+        }
+        ignored = sorted(given - set(options))
+        if ignored:
+            parser.error(
+                f"study {args.study!r} takes none of {['--' + k for k in ignored]}; it "
+                f"takes {['--' + k for k in sorted(study.options)]}"
+            )
+        experiments.run_study(
+            args.study,
+            args.out or f"results/{args.study}",
+            quick=args.quick,
+            options=options,
+            figures=not args.no_figures,
+            progress=lambda line: print(line, flush=True),
+            seeds=args.seeds,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            lift=args.lift,
+            step_size=args.step_size,
+            final_time=args.final_time,
+            tol=args.tol,
+            num_train=args.num_train,
+            num_val=args.num_val,
+            steps_per_execution=args.steps_per_execution,
+            early_stop=False if args.no_early_stop else None,
+        )
+    except (ValueError, ResultsError) as error:
+        print(f"keras-rk: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

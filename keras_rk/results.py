@@ -1,0 +1,159 @@
+"""A study's results folder: one file per finished repetition, written atomically.
+
+Layout of a folder::
+
+    study.json            what was run (study name and settings); a rerun with other
+                          settings is refused rather than mixed in
+    runs/<run>.json       one finished repetition: its config, per-epoch metrics,
+                          final metrics and wall time (the marker that it is done)
+    runs/<run>.npz        its trained weights, for the figures
+    summary.csv, summary.md, report.md, *.png   made from the runs
+
+Every file is written to a temporary file in the same folder and renamed over
+its target (``os.replace``), so a run killed at any moment leaves either the old
+file or the new one, never half of one. Files are never deleted here: a
+corrupt one is reported with its path, for a person to look at.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+class ResultsError(RuntimeError):
+    """A results folder cannot be used as asked (not writable, corrupt, mismatched)."""
+
+
+def atomic_write(path: Path, write) -> None:
+    """Calls write(binary_file) on a temporary file beside `path`, then renames
+    it to `path`, so readers never see a partly written file."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda file: file.write(text.encode("utf-8")))
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ResultsError(
+            f"The {what} {path} is corrupt or unreadable ({error}). Expected a JSON "
+            f"file written by keras-rk. Nothing was changed: look at it, then delete "
+            f"it (or move it away) to rerun it, or choose another folder with --out."
+        ) from error
+
+
+RUN_KEYS = ("run_id", "config", "seed", "history", "final", "seconds")
+
+
+class ResultsFolder:
+    """The folder of one study. Creating it checks that it is writable and that
+    any earlier run in it had the same study and settings.
+
+    Args:
+        path: the folder; created (with parents) when missing.
+        study: the study's name.
+        settings: a JSON-serialisable dict of everything that decides the numbers.
+    """
+
+    def __init__(self, path: str | os.PathLike, study: str, settings: dict[str, Any]):
+        self.path = Path(path)
+        self.runs = self.path / "runs"
+        try:
+            self.runs.mkdir(parents=True, exist_ok=True)
+            probe, probe_name = tempfile.mkstemp(dir=self.runs, prefix=".probe.")
+            os.close(probe)
+            os.unlink(probe_name)
+        except OSError as error:
+            raise ResultsError(
+                f"The results folder {self.path} is not writable ({error}). Expected a "
+                f"folder keras-rk can create and write to; choose another with --out."
+            ) from error
+        manifest = {"study": study, "settings": settings}
+        manifest_path = self.path / "study.json"
+        if manifest_path.exists():
+            earlier = _read_json(manifest_path, "study file")
+            if not isinstance(earlier, dict) or earlier.get("study") != study:
+                raise ResultsError(
+                    f"{self.path} holds the results of study "
+                    f"{earlier.get('study') if isinstance(earlier, dict) else earlier!r}, "
+                    f"not {study!r}. Choose another folder with --out."
+                )
+            old = earlier.get("settings", {})
+            changed = sorted(
+                key for key in set(old) | set(settings) if old.get(key) != settings.get(key)
+            )
+            if changed:
+                details = ", ".join(
+                    f"{key}: {old.get(key)!r} -> {settings.get(key)!r}" for key in changed
+                )
+                raise ResultsError(
+                    f"{self.path} holds a {study!r} run with other settings ({details}). "
+                    f"Rerun with the same settings to resume it, or choose another "
+                    f"folder with --out; nothing was changed."
+                )
+        else:
+            atomic_write_text(manifest_path, json.dumps(manifest, indent=2) + "\n")
+
+    def run_path(self, run_id: str) -> Path:
+        return self.runs / f"{run_id}.json"
+
+    def load_run(self, run_id: str) -> dict[str, Any] | None:
+        """The record of a finished repetition, or None when it has not finished."""
+        path = self.run_path(run_id)
+        if not path.exists():
+            return None
+        record = _read_json(path, "results file")
+        if not isinstance(record, dict) or any(key not in record for key in RUN_KEYS):
+            raise ResultsError(
+                f"The results file {path} is corrupt: expected a JSON object with keys "
+                f"{list(RUN_KEYS)}. Nothing was changed: delete it (or move it away) to "
+                f"rerun that repetition."
+            )
+        return record
+
+    def save_run(self, record: dict[str, Any], weights: list[np.ndarray] | None) -> None:
+        """Writes the weights first and the record last: the record marks the
+        repetition done, so a kill between the two only redoes this one."""
+        run_id = record["run_id"]
+        if weights is not None:
+            arrays = {f"w{i:03d}": np.asarray(w) for i, w in enumerate(weights)}
+            atomic_write(self.runs / f"{run_id}.npz", lambda file: np.savez(file, **arrays))
+        atomic_write_text(self.run_path(run_id), json.dumps(record, indent=1) + "\n")
+
+    def load_weights(self, run_id: str) -> list[np.ndarray] | None:
+        path = self.runs / f"{run_id}.npz"
+        if not path.exists():
+            return None
+        try:
+            with np.load(path) as archive:
+                return [archive[key] for key in sorted(archive.files)]
+        except (OSError, ValueError) as error:
+            raise ResultsError(
+                f"The weights file {path} is corrupt ({error}). Nothing was changed: "
+                f"delete it and its .json beside it to rerun that repetition."
+            ) from error
+
+    def write_text(self, name: str, text: str) -> Path:
+        path = self.path / name
+        atomic_write_text(path, text)
+        return path

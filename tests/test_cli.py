@@ -1,0 +1,53 @@
+import subprocess
+import sys
+
+import pytest
+
+from keras_rk import cli
+
+
+def test_list(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    for study in ("width", "depth", "activation", "comparison", "variability"):
+        assert study in out
+
+
+def test_run_quick_prints_progress_per_repetition(tmp_path, capsys):
+    code = cli.main(["run", "activation", "--quick", "--out", str(tmp_path), "--seeds", "1",
+                     "--epochs", "1", "--activations", "relu", "--no-figures"])  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "[1/1] RK4Net L=3 width=4 relu on donut_1d, seed 0: val accuracy" in out
+    assert (tmp_path / "summary.md").exists() and not list(tmp_path.glob("*.png"))
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["run", "nope"], r"Unknown study `name`, expected one of \['width'"),
+        (["run", "depth", "--seeds", "0"], r"`seeds`, expected a positive integer"),
+        (["run", "depth", "--quick", "--out", "FILE/x"], r"is not writable"),
+        (["run", "depth", "--step-size", "0.1", "--final-time", "1"], r"exactly one of"),
+    ],
+)
+def test_errors_exit_2_with_a_message(argv, match, capsys, tmp_path):
+    (tmp_path / "FILE").write_text("")
+    argv = [a.replace("FILE", str(tmp_path / "FILE")) for a in argv]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "keras-rk: error:" in err
+    assert pytest.importorskip("re").search(match, err), err
+
+
+def test_option_of_another_study_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["run", "depth", "--widths", "2,3"])
+    assert exit_info.value.code == 2
+    assert "takes none of ['--widths']" in capsys.readouterr().err
+
+
+def test_help_runs_as_a_module():
+    out = subprocess.run([sys.executable, "-m", "keras_rk.cli", "run", "--help"],
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert "--quick" in out and "--final-time" in out
