@@ -22,7 +22,9 @@ import numpy as np
 ARCHITECTURES = ("standard", "euler", "rk4")
 
 
-def build_network(architecture, width, depth, standard_depth, activation, lift, lift_seed):
+def build_network(
+    architecture, width, depth, standard_depth, activation, lift, lift_seed, step_size=None
+):
     import keras_rk
 
     if architecture == "standard":
@@ -32,20 +34,22 @@ def build_network(architecture, width, depth, standard_depth, activation, lift, 
         )  # fmt: skip
     return keras_rk.build(
         architecture, depth=depth, width=width, input_dim=784, num_classes=10,
-        activation=activation, lift=lift, lift_seed=lift_seed,
+        activation=activation, lift=lift, lift_seed=lift_seed, step_size=step_size,
     )  # fmt: skip
 
 
 def train_one(
     architecture, data, *, seed, width, depth, standard_depth, activation, lift, batch_size,
-    epochs, patience, learning_rate, steps_per_execution, jit_compile, verbose,
+    epochs, patience, learning_rate, steps_per_execution, jit_compile, verbose, step_size=None,
 ):  # fmt: skip
     """Trains one network; returns (model, metrics dict, Keras history dict)."""
     import keras
 
     (x_train, y_train), (x_val, y_val) = data
     keras.utils.set_random_seed(seed)
-    model = build_network(architecture, width, depth, standard_depth, activation, lift, seed)
+    model = build_network(
+        architecture, width, depth, standard_depth, activation, lift, seed, step_size
+    )
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss="sparse_categorical_crossentropy",
@@ -74,7 +78,7 @@ def train_one(
 
 def main(
     dataset="fashion_mnist", architectures=ARCHITECTURES, width=900, depth=100,
-    standard_depth=5, activation="tanh", lift="random", num_train=1500, num_test=1500,
+    standard_depth=5, step_size=None, activation="tanh", lift="random", num_train=1500, num_test=1500,
     batch_size=5, epochs=40, patience=5, learning_rate=1e-3, seeds=(0,), data_dir=None,
     steps_per_execution=1, jit_compile="auto", figures_dir=None, output=None, quick=False,
     verbose=2,
@@ -103,7 +107,7 @@ def main(
                 standard_depth=standard_depth, activation=activation, lift=lift,
                 batch_size=batch_size, epochs=epochs, patience=patience,
                 learning_rate=learning_rate, steps_per_execution=steps_per_execution,
-                jit_compile=jit_compile, verbose=verbose,
+                jit_compile=jit_compile, verbose=verbose, step_size=step_size,
             )  # fmt: skip
             print(f"{dataset} {architecture} seed={seed}: " + json.dumps(metrics), flush=True)
             results.setdefault(architecture, []).append(metrics)
@@ -204,6 +208,7 @@ def _parse(argv=None):
     parser.add_argument("--width", type=int, default=900)
     parser.add_argument("--depth", type=int, default=100)
     parser.add_argument("--standard-depth", type=int, default=5)
+    parser.add_argument("--step-size", type=float, default=None, help="h; default 0.05")
     parser.add_argument("--activation", default="tanh")
     parser.add_argument("--lift", default="random", choices=("zeros", "random", "trainable"))
     parser.add_argument("--num-train", type=int, default=1500)
