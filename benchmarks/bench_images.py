@@ -132,8 +132,11 @@ if __name__ == "__main__":
     parser.add_argument("--tableau", default="rk4")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--steps-per-execution", type=int, default=1)
-    parser.add_argument("--jit-compile", default="auto",
-                        type=lambda s: {"true": True, "false": False}.get(s.lower(), s))
+    parser.add_argument(
+        "--jit-compile",
+        default="auto",
+        type=lambda s: {"true": True, "false": False}.get(s.lower(), s),
+    )
     parser.add_argument("--quick", action="store_true")
     args = vars(parser.parse_args())
     args["batch_sizes"] = tuple(args["batch_sizes"])

@@ -78,7 +78,8 @@ def train_one(
 
 def main(
     dataset="fashion_mnist", architectures=ARCHITECTURES, width=900, depth=100,
-    standard_depth=5, step_size=None, activation="tanh", lift="random", num_train=1500, num_test=1500,
+    standard_depth=5, step_size=None, activation="tanh", lift="random", num_train=1500,
+    num_test=1500,
     batch_size=5, epochs=40, patience=5, learning_rate=1e-3, seeds=(0,), data_dir=None,
     steps_per_execution=1, jit_compile="auto", figures_dir=None, output=None, quick=False,
     verbose=2,

@@ -1,0 +1,53 @@
+"""Each example and the benchmark run with --quick (seconds per backend)."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from keras_rk.datasets import images
+
+ROOT = Path(__file__).resolve().parents[1]
+needs_fashion = pytest.mark.skipif(
+    not images.DEBIAN_DIRS["fashion_mnist"].is_dir(),
+    reason="Fashion-MNIST files not installed (apt-get install dataset-fashion-mnist)",
+)
+
+
+def load(relative):
+    path = ROOT / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@needs_fashion
+def test_images_example_quick(tmp_path):
+    summary = load("examples/images.py").main(
+        quick=True, verbose=0, figures_dir=tmp_path, output=tmp_path / "summary.json"
+    )
+    assert set(summary) == {"standard", "euler", "rk4"}
+    for row in summary.values():
+        assert 0.0 <= row["val_accuracy"]["mean"] <= 1.0
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"fashion_mnist_samples.png", "fashion_mnist_features_pca.png",
+            "fashion_mnist_curves.png", "summary.json"} <= names  # fmt: skip
+
+
+@needs_fashion
+def test_conv_example_quick():
+    metrics = load("examples/fashion_mnist_conv.py").main(quick=True, verbose=0)
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["epochs"] == 1
+
+
+def test_benchmark_quick():
+    result = load("benchmarks/bench_images.py").main(quick=True)
+    assert result["peak_gflops"] > 0 and result["rows"][0]["images_per_second"] > 0
+
+
+def test_flops_per_sample_of_the_paper_network():
+    # 3 x 2 x (100 x 4 x 900^2 + 784 x 900 + 900 x 10) = 1.948e9: the issue's
+    # "about 1.9 GFLOP" per training sample.
+    flops = load("benchmarks/bench_images.py").flops_per_sample()
+    assert flops == pytest.approx(1.948e9, rel=1e-3)
