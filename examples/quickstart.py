@@ -23,8 +23,14 @@ def main(
     seed: int = 0,
     num_samples: int = 1500,
     verbose: int = 1,
+    quick: bool = False,
 ) -> dict:
-    """Trains `tableau`-Net on spiral with the paper's settings; returns final metrics."""
+    """Trains `tableau`-Net on spiral with the paper's settings; returns final metrics.
+
+    ``quick`` shrinks everything to a smoke run (depth 3, width 4, 1 epoch, 200 points).
+    """
+    if quick:
+        depth, width, epochs, num_samples, verbose = 3, 4, 1, 200, 0
     keras.utils.set_random_seed(seed)
     (x_train, y_train), (x_val, y_val) = keras_rk.datasets.spiral(
         num_train=num_samples, num_val=num_samples, seed=seed
@@ -34,7 +40,8 @@ def main(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
-        steps_per_execution=50,
+        # Many small steps per compiled call; Keras allows only 1 on torch.
+        steps_per_execution=1 if keras.backend.backend() == "torch" else 50,
     )
     history = model.fit(
         x_train,
@@ -61,7 +68,5 @@ if __name__ == "__main__":
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="depth 3, 1 epoch, 200 samples")
     args = parser.parse_args()
-    if args.quick:
-        main(args.tableau, depth=3, width=4, epochs=1, num_samples=200, seed=args.seed, verbose=0)
-    else:
-        main(args.tableau, args.depth, args.width, args.epochs, seed=args.seed, verbose=2)
+    main(args.tableau, args.depth, args.width, args.epochs, seed=args.seed, verbose=2,
+         quick=args.quick)

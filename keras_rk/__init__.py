@@ -4,7 +4,7 @@ Giesecke & Kröner, "Classification with Runge-Kutta Networks and feature space
 augmentation". This module only re-exports.
 """
 
-from keras_rk.layers import Augment, RKBlock, StandardBlock
+from keras_rk.layers import Augment, ConvRKBlock, RKBlock, StandardBlock
 from keras_rk.models import build
 from keras_rk.registry import available_tableaus, get_tableau, register_tableau
 from keras_rk.tableaus import ButcherTableau
@@ -12,8 +12,13 @@ from keras_rk.tableaus import ButcherTableau
 __version__ = "0.1.0"
 
 
-def __getattr__(name):  # datasets, plotting, experiments: imported on first use
-    if name in ("datasets", "experiments", "plotting", "results", "cli"):
+_LAZY_MODULES = (
+    "adjoint", "cli", "datasets", "distribute", "experiments", "plotting", "results", "training",
+)
+
+
+def __getattr__(name):  # submodules load on first use, so `import keras_rk` stays light
+    if name in _LAZY_MODULES:
         import importlib
 
         return importlib.import_module(f"keras_rk.{name}")
@@ -23,6 +28,7 @@ def __getattr__(name):  # datasets, plotting, experiments: imported on first use
 __all__ = [
     "Augment",
     "ButcherTableau",
+    "ConvRKBlock",
     "RKBlock",
     "StandardBlock",
     "available_tableaus",

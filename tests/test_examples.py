@@ -1,21 +1,65 @@
+"""Each example and the image benchmark run with --quick."""
+
 import importlib.util
 from pathlib import Path
 
 import pytest
 
-EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.py"))
+from keras_rk.datasets import images
+
+ROOT = Path(__file__).resolve().parents[1]
+needs_fashion = pytest.mark.skipif(
+    not images.DEBIAN_DIRS["fashion_mnist"].is_dir(),
+    reason="Fashion-MNIST files not installed (apt-get install dataset-fashion-mnist)",
+)
 
 
-def load(path):
+def load(relative):
+    path = ROOT / relative
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
-def test_example_runs_quick_and_returns_metrics(path, tmp_path, monkeypatch):
+@needs_fashion
+def test_images_example_quick(tmp_path):
+    summary = load("examples/images.py").main(
+        quick=True, verbose=0, figures_dir=tmp_path, output=tmp_path / "summary.json"
+    )
+    assert set(summary) == {"standard", "euler", "rk4"}
+    for row in summary.values():
+        assert 0.0 <= row["val_accuracy"]["mean"] <= 1.0
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"fashion_mnist_samples.png", "fashion_mnist_features_pca.png",
+            "fashion_mnist_curves.png", "summary.json"} <= names  # fmt: skip
+
+
+@needs_fashion
+def test_conv_example_quick():
+    metrics = load("examples/fashion_mnist_conv.py").main(quick=True, verbose=0)
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["epochs"] == 1
+
+
+def test_benchmark_quick():
+    result = load("benchmarks/bench_images.py").main(quick=True)
+    assert result["peak_gflops"] > 0 and result["rows"][0]["images_per_second"] > 0
+
+
+def test_flops_per_sample_of_the_paper_network():
+    # 3 x 2 x (100 x 4 x 900^2 + 784 x 900 + 900 x 10) = 1.948e9: the issue's
+    # "about 1.9 GFLOP" per training sample.
+    flops = load("benchmarks/bench_images.py").flops_per_sample()
+    assert flops == pytest.approx(1.948e9, rel=1e-3)
+
+
+# Point-classification examples: each main(quick=True, seed=...) returns metrics.
+POINT_EXAMPLES = ["quickstart", "spiral_depth", "donut_width", "compare_networks"]
+
+
+@pytest.mark.parametrize("name", POINT_EXAMPLES)
+def test_point_example_runs_quick_and_returns_metrics(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    metrics = load(path).main(quick=True, seed=1)
+    metrics = load(f"examples/{name}.py").main(quick=True, seed=1)
     assert metrics and all(0.0 <= value for value in metrics.values())
     assert any(key.endswith("val_accuracy") for key in metrics)

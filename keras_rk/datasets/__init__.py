@@ -1,5 +1,6 @@
-"""Data sets of the paper: point sets (``points``)."""
+"""Data sets of the paper: point sets (``points``) and MNIST / Fashion-MNIST (``images``)."""
 
+from keras_rk.datasets.images import CLASS_NAMES, CorruptDataError, load_images, read_idx
 from keras_rk.datasets.points import (
     available_point_sets,
     donut,
@@ -11,11 +12,15 @@ from keras_rk.datasets.points import (
 )
 
 __all__ = [
+    "CLASS_NAMES",
+    "CorruptDataError",
     "available_point_sets",
     "donut",
     "donut_1d",
     "donut_2d",
+    "load_images",
     "load_points",
+    "read_idx",
     "spiral",
     "squares",
 ]

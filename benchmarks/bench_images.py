@@ -1,0 +1,143 @@
+"""Training speed of RK4Net on images: width 900, depth 100, 784 inputs, 10 classes.
+
+Prints images per second at each batch size on the current Keras backend and the
+fraction of this machine's float32 matrix-multiply peak that reaches. The peak is
+measured in the same process (a large numpy matmul and one on the backend); the
+cost of one training sample is computed from the model's sizes.
+
+    KERAS_BACKEND=jax python benchmarks/bench_images.py
+    KERAS_BACKEND=jax python benchmarks/bench_images.py --batch-sizes 5 128 --jit-compile auto
+
+The paper's own PyTorch code trains 6.6 images/s at batch 5 and 42 images/s at
+batch 128 on our 2-core CPU (see docs/images.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def flops_per_sample(width=900, depth=100, num_stages=4, input_dim=784, num_classes=10):
+    """Multiply-adds x 2 of one training sample, forward + backward (about 3x forward).
+
+    Each of the L steps evaluates f(y) = tanh(K y + b) once per stage: one
+    width x width matrix-vector product. The lift (784 x width) and classifier
+    (width x 10) add a little; the backward pass costs two products per forward
+    one (gradients of the state and of K). Elementwise work is not counted.
+    """
+    forward = 2 * (depth * num_stages * width * width + input_dim * width + width * num_classes)
+    return 3 * forward
+
+
+def matmul_peak(size=2048, repeats=5):
+    """Best float32 GFLOP/s of an n x n matmul, by numpy and by the backend."""
+    import keras
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size), dtype=np.float32)
+    b = rng.standard_normal((size, size), dtype=np.float32)
+
+    def best(fn):
+        fn()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return 2 * size**3 / min(times) / 1e9
+
+    numpy_peak = best(lambda: a @ b)
+    ta, tb = keras.ops.convert_to_tensor(a), keras.ops.convert_to_tensor(b)
+    backend_peak = best(lambda: keras.ops.convert_to_numpy(keras.ops.matmul(ta, tb)[0, 0]))
+    return numpy_peak, backend_peak
+
+
+def images_per_second(
+    batch_size, *, width=900, depth=100, tableau="rk4", seconds=10.0, steps_per_execution=1,
+    jit_compile="auto", seed=0,
+):  # fmt: skip
+    """Training throughput: compiles with one epoch, then times whole epochs of
+    ``fit`` until ``seconds`` have passed."""
+    import keras
+
+    import keras_rk
+
+    keras.utils.set_random_seed(seed)
+    model = keras_rk.build(
+        tableau, depth=depth, width=width, input_dim=784, num_classes=10, lift="random"
+    )
+    model.compile(
+        optimizer="adam", loss="sparse_categorical_crossentropy",
+        steps_per_execution=steps_per_execution, jit_compile=jit_compile,
+    )  # fmt: skip
+    rng = np.random.default_rng(seed)
+    # A short epoch (about 250 images), so that slow backends still finish one.
+    num_batches = max(2 * steps_per_execution, int(np.ceil(250 / batch_size)))
+    num_batches -= num_batches % steps_per_execution
+    x = rng.random((num_batches * batch_size, 784), dtype=np.float32)
+    y = rng.integers(0, 10, num_batches * batch_size)
+    model.fit(x[: 2 * steps_per_execution * batch_size], y[: 2 * steps_per_execution * batch_size],
+              batch_size=batch_size, epochs=1, verbose=0)  # fmt: skip
+    done, start = 0, time.perf_counter()
+    while True:
+        model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0, shuffle=False)
+        done += len(x)
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return done / elapsed
+
+
+def main(batch_sizes=(5, 128), width=900, depth=100, tableau="rk4", seconds=10.0,
+         steps_per_execution=1, jit_compile="auto", quick=False):  # fmt: skip
+    """Returns {'peak_gflops': ..., 'rows': [{batch_size, images_per_second, ...}]}."""
+    import keras
+
+    import keras_rk
+
+    if quick:
+        width, depth, seconds, batch_sizes = 800, 2, 0.5, (5,)
+    num_stages = keras_rk.get_tableau(tableau).num_stages
+    cost = flops_per_sample(width, depth, num_stages)
+    numpy_peak, backend_peak = matmul_peak(512 if quick else 2048)
+    peak = max(numpy_peak, backend_peak)
+    backend = keras.backend.backend()
+    print(f"backend {backend}; float32 matmul peak: numpy {numpy_peak:.1f} GFLOP/s, "
+          f"{backend} {backend_peak:.1f} GFLOP/s")  # fmt: skip
+    print(f"{tableau} net width {width} depth {depth}: {cost / 1e9:.3f} GFLOP per training sample")
+    print(f"{'batch':>6} {'images/s':>9} {'GFLOP/s':>8} {'of peak':>8}")
+    rows = []
+    for batch_size in batch_sizes:
+        speed = images_per_second(
+            batch_size, width=width, depth=depth, tableau=tableau, seconds=seconds,
+            steps_per_execution=steps_per_execution, jit_compile=jit_compile,
+        )  # fmt: skip
+        gflops = speed * cost / 1e9
+        rows.append({"batch_size": batch_size, "images_per_second": speed, "gflops": gflops,
+                     "fraction_of_peak": gflops / peak})  # fmt: skip
+        print(f"{batch_size:6d} {speed:9.1f} {gflops:8.1f} {gflops / peak:8.0%}", flush=True)
+    return {"backend": backend, "peak_gflops": peak, "gflop_per_sample": cost / 1e9, "rows": rows}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[5, 128])
+    parser.add_argument("--width", type=int, default=900)
+    parser.add_argument("--depth", type=int, default=100)
+    parser.add_argument("--tableau", default="rk4")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--steps-per-execution", type=int, default=1)
+    parser.add_argument(
+        "--jit-compile",
+        default="auto",
+        type=lambda s: {"true": True, "false": False}.get(s.lower(), s),
+    )
+    parser.add_argument("--quick", action="store_true")
+    args = vars(parser.parse_args())
+    args["batch_sizes"] = tuple(args["batch_sizes"])
+    main(**args)
