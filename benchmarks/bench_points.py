@@ -58,7 +58,7 @@ def keras_worker(backend: str, depths: list[int], epochs: int, steps_per_executi
         model.compile(
             optimizer="adam",
             loss="sparse_categorical_crossentropy",
-            steps_per_execution=steps_per_execution,
+            steps_per_execution=1 if backend == "torch" else steps_per_execution,
             jit_compile=True if backend == "tensorflow" else "auto",
         )
         start = time.perf_counter()

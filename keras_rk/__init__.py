@@ -13,7 +13,14 @@ __version__ = "0.1.0"
 
 
 _LAZY_MODULES = (
-    "adjoint", "cli", "datasets", "distribute", "experiments", "plotting", "results", "training",
+    "adjoint",
+    "cli",
+    "datasets",
+    "distribute",
+    "experiments",
+    "plotting",
+    "results",
+    "training",
 )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from keras import ops
 
-from keras_rk.integrate import Activation, _weighted_sum
+from keras_rk.integrate import Activation, _weighted_sum, tableau_stages
 from keras_rk.tableaus import ButcherTableau
 
 
@@ -36,14 +36,5 @@ def conv_runge_kutta_step(
     """
     y = ops.convert_to_tensor(y)
     field = lambda state: conv_vector_field(state, kernel, bias, activation)
-    a = tableau.a
-    num_stages = tableau.num_stages
-    if tableau.is_explicit:
-        stages = []
-        for i in range(num_stages):
-            stages.append(field(_weighted_sum(y, step_size, a[i][:i], stages)))
-    else:
-        stages = [field(y)] * num_stages
-        for _ in range(num_implicit_iterations):
-            stages = [field(_weighted_sum(y, step_size, a[i], stages)) for i in range(num_stages)]
+    _, stages = tableau_stages(field, y, step_size, tableau, num_implicit_iterations)
     return _weighted_sum(y, step_size, tableau.b, stages)

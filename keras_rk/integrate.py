@@ -39,6 +39,32 @@ def _weighted_sum(base, step_size, coefficients: Sequence[float], stages):
     return base + step_size * total
 
 
+def tableau_stages(
+    field: Callable, y, step_size, tableau: ButcherTableau, num_implicit_iterations: int
+):
+    """The stages of one Runge-Kutta step of y' = field(y): lists (Y_1..Y_s), (k_1..k_s).
+
+    Y_i = y + h sum_j a_ij k_j and k_i = field(Y_i). Explicit tableaus compute them
+    in order; implicit ones by ``num_implicit_iterations`` fixed-point (Jacobi)
+    sweeps from k_i = field(y), and these are the stages of the last sweep. Any
+    field whose output has the shape of y works: dense (eq. 2.5) or convolutional.
+    """
+    a = tableau.a
+    num_stages = tableau.num_stages
+    if tableau.is_explicit:
+        states, stages = [], []
+        for i in range(num_stages):
+            states.append(_weighted_sum(y, step_size, a[i][:i], stages))
+            stages.append(field(states[-1]))
+        return states, stages
+    stages = [field(y)] * num_stages
+    states = [y] * num_stages
+    for _ in range(num_implicit_iterations):
+        states = [_weighted_sum(y, step_size, a[i], stages) for i in range(num_stages)]
+        stages = [field(state) for state in states]
+    return states, stages
+
+
 def runge_kutta_stages(
     y,
     kernel,
@@ -58,21 +84,7 @@ def runge_kutta_stages(
     """
     y = ops.convert_to_tensor(y)
     field = lambda state: vector_field(state, kernel, bias, activation)
-    a = tableau.a
-    num_stages = tableau.num_stages
-    if tableau.is_explicit:
-        states, stages = [], []
-        for i in range(num_stages):
-            states.append(_weighted_sum(y, step_size, a[i][:i], stages))
-            stages.append(field(states[-1]))
-        return states, stages
-    first = field(y)
-    stages = [first] * num_stages
-    states = [y] * num_stages
-    for _ in range(num_implicit_iterations):
-        states = [_weighted_sum(y, step_size, a[i], stages) for i in range(num_stages)]
-        stages = [field(state) for state in states]
-    return states, stages
+    return tableau_stages(field, y, step_size, tableau, num_implicit_iterations)
 
 
 def runge_kutta_step(
