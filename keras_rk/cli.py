@@ -11,6 +11,7 @@ Set KERAS_BACKEND=jax for speed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
 
@@ -68,6 +69,12 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("--architectures", type=_str_list, help="e.g. standard,euler,rk4")
     run.add_argument("--datasets", type=_str_list, help="point sets, e.g. donut_2d_6c")
     run.add_argument("--no-figures", action="store_true", help="tables and report only")
+    run.add_argument(
+        "--distribute",
+        choices=["data_parallel", "multi_worker"],
+        help="train data-parallel over every local device (JAX, TensorFlow), or across "
+        "hosts; the batch size must be divisible by the number of devices",
+    )
     return parser
 
 
@@ -124,27 +131,33 @@ def main(argv: list[str] | None = None) -> int:
                 f"study {args.study!r} takes none of {['--' + k for k in ignored]}; it "
                 f"takes {['--' + k for k in sorted(study.options)]}"
             )
-        experiments.run_study(
-            args.study,
-            args.out or f"results/{args.study}",
-            quick=args.quick,
-            options=options,
-            figures=not args.no_figures,
-            progress=lambda line: print(line, flush=True),
-            seeds=args.seeds,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            learning_rate=args.learning_rate,
-            lift=args.lift,
-            step_size=args.step_size,
-            final_time=args.final_time,
-            tol=args.tol,
-            num_train=args.num_train,
-            num_val=args.num_val,
-            steps_per_execution=args.steps_per_execution,
-            early_stop=False if args.no_early_stop else None,
-        )
-    except (ValueError, ResultsError) as error:
+        context = contextlib.nullcontext()
+        if args.distribute:
+            from keras_rk.distribute import data_parallel
+
+            context = data_parallel(multi_worker=args.distribute == "multi_worker")
+        with context:
+            experiments.run_study(
+                args.study,
+                args.out or f"results/{args.study}",
+                quick=args.quick,
+                options=options,
+                figures=not args.no_figures,
+                progress=lambda line: print(line, flush=True),
+                seeds=args.seeds,
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                learning_rate=args.learning_rate,
+                lift=args.lift,
+                step_size=args.step_size,
+                final_time=args.final_time,
+                tol=args.tol,
+                num_train=args.num_train,
+                num_val=args.num_val,
+                steps_per_execution=args.steps_per_execution,
+                early_stop=False if args.no_early_stop else None,
+            )
+    except (ValueError, ResultsError, NotImplementedError) as error:
         print(f"keras-rk: error: {error}", file=sys.stderr)
         return 2
     return 0

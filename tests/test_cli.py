@@ -51,3 +51,20 @@ def test_help_runs_as_a_module():
     out = subprocess.run([sys.executable, "-m", "keras_rk.cli", "run", "--help"],
                          capture_output=True, text=True, check=True).stdout  # fmt: skip
     assert "--quick" in out and "--final-time" in out
+
+
+def test_run_with_distribute_data_parallel(tmp_path, capsys):
+    import keras
+
+    argv = ["run", "activation", "--quick", "--out", str(tmp_path), "--seeds", "1",
+            "--epochs", "1", "--activations", "tanh", "--no-figures",
+            "--distribute", "data_parallel"]  # fmt: skip
+    code = cli.main(argv)
+    if keras.backend.backend() == "torch":
+        assert code == 2
+        assert "needs the 'jax' or 'tensorflow' Keras backend" in capsys.readouterr().err
+        assert not (tmp_path / "summary.md").exists()
+    else:
+        # One local device here: the same study, run through Keras's distribution API.
+        assert code == 0, capsys.readouterr().err
+        assert (tmp_path / "summary.md").exists()
