@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_rk.datasets.points import input_dim_of, load_points, num_classes_of
+from keras_rk.datasets.points import available_point_sets, input_dim_of, load_points, num_classes_of
 from keras_rk.results import ResultsFolder
 
 ARCHITECTURE_NAMES = {"standard": "StandardNet", "euler": "EulerNet", "rk4": "RK4Net"}
@@ -435,6 +435,12 @@ def run_study(
     figures and report. Returns ``{"records": ..., "summary": ..., "files": ...}``."""
     study, settings, opts = resolve(name, quick, options, **overrides)
     cells = study.make_cells(opts)
+    unknown = sorted({cell.dataset for cell in cells} - set(available_point_sets()))
+    if unknown:  # before the results folder is created: a bad name writes nothing
+        raise ValueError(
+            f"Unknown point set(s) {unknown} in `datasets`, expected names from "
+            f"{available_point_sets()}."
+        )
     # The number of seeds is left out of the folder's settings: a rerun with more
     # seeds adds repetitions to the same study, one with fewer summarises fewer.
     recorded = {k: v for k, v in settings.to_dict().items() if k != "seeds"}

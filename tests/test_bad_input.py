@@ -160,3 +160,52 @@ def test_resumable_fit_needs_a_compiled_model(tmp_path):
             batch_size=2,
             seed=0,
         )
+
+
+# Data sets and loaders: unknown names, impossible combinations, wrong sizes.
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda d: d.load_points("nope"), r"nope"),
+        (lambda d: d.donut(dim=0, num_classes=2), r"dim"),
+        (lambda d: d.squares(dim=2, num_classes=3), r"num_classes"),
+        (lambda d: d.spiral(num_train=-1), r"num_train"),
+        (lambda d: d.load_images("cifar10"), r"cifar10"),
+        (lambda d: d.load_images("mnist", num_train=0), r"num_train"),
+    ],
+)
+def test_datasets(call, message):
+    from keras_rk import datasets
+
+    with pytest.raises(ValueError, match=message):
+        call(datasets)
+
+
+def test_image_loader_with_a_corrupt_file_names_it(tmp_path):
+    from keras_rk.datasets import CorruptDataError, read_idx
+
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes(b"\x00\x00\x08\x03\x00\x00\x00\x05")  # header cut short
+    with pytest.raises(CorruptDataError, match="train-images-idx3-ubyte"):
+        read_idx(path)
+
+
+# The command line: unknown names and bad values exit 2 with one clear line and
+# write nothing.
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["run", "nope"], r"Unknown study"),
+        (["run", "depth", "--quick", "--seeds", "-1"], r"`seeds`"),
+        (["run", "depth", "--quick", "--epochs", "0"], r"`epochs`"),
+        (["run", "comparison", "--quick", "--datasets", "nope"], r"nope"),
+    ],
+)
+def test_command_line(argv, message, tmp_path, capsys):
+    from keras_rk import cli
+
+    out = tmp_path / "out"
+    assert cli.main([*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "keras-rk: error:" in err and __import__("re").search(message, err), err
+    assert not out.exists() or not any(out.rglob("*.json"))

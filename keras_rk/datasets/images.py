@@ -252,6 +252,9 @@ def load_images(
     _checks.one_of(name, "name", DATASETS)
     if seed is not None:
         _checks.non_negative_int(seed, "seed")
+    for argument, value in (("num_train", num_train), ("num_test", num_test)):
+        if value is not None:  # checked before any file is read or download tried
+            _checks.positive_int(value, argument)
     ((x_train, y_train), (x_test, y_test)), _ = _raw_images(name, data_dir)
     train_seed, test_seed = np.random.SeedSequence(seed).spawn(2)
     x_train, y_train = _subset(x_train, y_train, num_train, train_seed, "num_train")
