@@ -438,8 +438,8 @@ def run_study(
     unknown = sorted({cell.dataset for cell in cells} - set(available_point_sets()))
     if unknown:  # before the results folder is created: a bad name writes nothing
         raise ValueError(
-            f"Unknown point set(s) {unknown} in `datasets`, expected names from "
-            f"{available_point_sets()}."
+            f"Unknown point data set `name` in `datasets`, expected one of "
+            f"{available_point_sets()}. Received: name={unknown[0]!r}"
         )
     # The number of seeds is left out of the folder's settings: a rerun with more
     # seeds adds repetitions to the same study, one with fewer summarises fewer.
