@@ -78,6 +78,10 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The study-specific options; each study takes some of them (Study.options).
+STUDY_OPTIONS = ("depths", "depth", "width", "widths", "activations", "architectures", "datasets")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
@@ -97,34 +101,11 @@ def main(argv: list[str] | None = None) -> int:
             f"train several times faster with KERAS_BACKEND=jax.",
             file=sys.stderr,
         )
-    options = {
-        key: getattr(args, key)
-        for key in (
-            "depths",
-            "depth",
-            "width",
-            "widths",
-            "activations",
-            "architectures",
-            "datasets",
-        )
-    }
+    given_options = {key: getattr(args, key) for key in STUDY_OPTIONS}
     try:
         study = experiments.get_study(args.study)
-        options = {k: v for k, v in options.items() if v is not None and k in study.options}
-        given = {
-            k
-            for k in (
-                "depths",
-                "depth",
-                "width",
-                "widths",
-                "activations",
-                "architectures",
-                "datasets",
-            )
-            if getattr(args, k) is not None
-        }
+        given = {k for k, v in given_options.items() if v is not None}
+        options = {k: given_options[k] for k in given if k in study.options}
         ignored = sorted(given - set(options))
         if ignored:
             parser.error(
