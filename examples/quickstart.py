@@ -68,5 +68,12 @@ if __name__ == "__main__":
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="depth 3, 1 epoch, 200 samples")
     args = parser.parse_args()
-    main(args.tableau, args.depth, args.width, args.epochs, seed=args.seed, verbose=2,
-         quick=args.quick)
+    main(
+        args.tableau,
+        args.depth,
+        args.width,
+        args.epochs,
+        seed=args.seed,
+        verbose=2,
+        quick=args.quick,
+    )
