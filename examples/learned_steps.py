@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 
 import keras
-import numpy as np
 
 import keras_rk
 
@@ -23,31 +22,13 @@ MODES = ("fixed", "learned", "simplex")
 
 
 def make_points(name: str, num_samples: int, seed: int):
-    """spiral or donut_2D, 2 * num_samples points, as the paper's public code makes
-    them (/work/shared/paper/reference-facts.md): labels first, then noise.
-
-    A local stand-in: ``keras_rk.datasets`` is built on another branch; once
-    merged, this function can give way to it.
-    """
-    rng = np.random.default_rng(seed)
-    total = 2 * num_samples
-    if name == "donut_2D":
-        x = rng.normal(size=(total, 2))
-        y = (np.linalg.norm(x, axis=1) >= 1.0).astype("int32")
-        x = 1.2 * x + rng.normal(scale=0.2, size=x.shape)
-    elif name == "spiral":
-        per_arm = (total + 1) // 2
-        phi = np.sqrt(rng.uniform(size=(2, per_arm))) * 2 * np.pi
-        radius = np.stack([2 * phi[0] + np.pi, -(2 * phi[1] + np.pi)])
-        points = np.stack([radius * np.cos(phi), radius * np.sin(phi)], axis=-1)
-        x = points.reshape(-1, 2) + rng.normal(size=(2 * per_arm, 2))
-        y = np.repeat([0, 1], per_arm).astype("int32")
-        order = rng.permutation(len(x))[:total]
-        x, y = x[order] / 5.0, y[order]
-    else:
+    """spiral or donut_2D from ``keras_rk.datasets``, num_samples + num_samples points."""
+    names = {"spiral": "spiral", "donut_2D": "donut_2d"}
+    if name not in names:
         raise ValueError(f"Unknown data set; expected 'spiral' or 'donut_2D'. Received: {name!r}")
-    x = x.astype("float32")
-    return (x[:num_samples], y[:num_samples]), (x[num_samples:], y[num_samples:])
+    return keras_rk.datasets.load_points(
+        names[name], num_train=num_samples, num_val=num_samples, seed=seed
+    )
 
 
 def main(

@@ -34,7 +34,7 @@ def test_learned_steps_example_quick():
         np.testing.assert_allclose(rows["simplex"]["final_time"], 0.15, rtol=1e-5)
 
 
-def test_the_local_data_sets_follow_the_reference_formulas():
+def test_the_example_uses_the_paper_data_sets():
     example = load_example()
     (x, y), (x_val, y_val) = example.make_points("donut_2D", 500, seed=0)
     assert x.shape == (500, 2) and x_val.shape == (500, 2)
