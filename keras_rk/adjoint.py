@@ -36,7 +36,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from keras_rk.integrate import runge_kutta_stages, runge_kutta_step
+from keras_rk.integrate import _weighted_sum, runge_kutta_stages, runge_kutta_step
 from keras_rk.layers.rk_block import RKBlock
 from keras_rk.tableaus import ButcherTableau
 
@@ -245,12 +245,7 @@ def _block_adjoint(
         d_bias.append(grad_b)
         d_steps.append(grad_h)
 
-        update = None
-        for i in range(s):
-            if costate.b[i] != 0.0:
-                term = costate.b[i] * pulled[i]
-                update = term if update is None else update + term
-        p = p + h * update
+        p = _weighted_sum(p, h, costate.b, pulled)
         if keep_costates:
             costates.append(p)
 
@@ -543,11 +538,6 @@ def tangent_trajectory(block: RKBlock, x, dy0, *, num_iterations: int | None = N
             pushed = [push(dy, j) for j in range(s)]
             for _ in range(sweeps):
                 pushed = [push(stage(i, pushed), i) for i in range(s)]
-        update = None
-        for i in range(s):
-            if tableau.b[i] != 0.0:
-                term = tableau.b[i] * pushed[i]
-                update = term if update is None else update + term
-        dy = dy + h * update
+        dy = _weighted_sum(dy, h, tableau.b, pushed)
         tangents.append(dy)
     return ops.stack(tangents, axis=1)
