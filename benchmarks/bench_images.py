@@ -8,6 +8,11 @@ cost of one training sample is computed from the model's sizes.
     KERAS_BACKEND=jax python benchmarks/bench_images.py
     KERAS_BACKEND=jax python benchmarks/bench_images.py --batch-sizes 5 128 --jit-compile auto
 
+Each batch size is timed with both gradients of ``RKBlock`` ('autodiff', the
+backend differentiating the step loop, and 'adjoint', the hand-written reverse
+sweep of ``keras_rk.compiled_adjoint``), alternately in the same process, and the
+ratio is printed.
+
 The paper's own PyTorch code trains 6.6 images/s at batch 5 and 42 images/s at
 batch 128 on our 2-core CPU (see docs/images.md).
 """
@@ -60,7 +65,7 @@ def matmul_peak(size=2048, repeats=5):
 
 def images_per_second(
     batch_size, *, width=900, depth=100, tableau="rk4", seconds=10.0, steps_per_execution=1,
-    jit_compile="auto", seed=0,
+    jit_compile="auto", seed=0, gradient="autodiff",
 ):  # fmt: skip
     """Training throughput: compiles with one epoch, then times whole epochs of
     ``fit`` until ``seconds`` have passed."""
@@ -70,8 +75,9 @@ def images_per_second(
 
     keras.utils.set_random_seed(seed)
     model = keras_rk.build(
-        tableau, depth=depth, width=width, input_dim=784, num_classes=10, lift="random"
-    )
+        tableau, depth=depth, width=width, input_dim=784, num_classes=10, lift="random",
+        gradient=gradient,
+    )  # fmt: skip
     model.compile(
         optimizer="adam", loss="sparse_categorical_crossentropy",
         steps_per_execution=steps_per_execution, jit_compile=jit_compile,
@@ -94,8 +100,9 @@ def images_per_second(
 
 
 def main(batch_sizes=(5, 128), width=900, depth=100, tableau="rk4", seconds=10.0,
-         steps_per_execution=1, jit_compile="auto", quick=False):  # fmt: skip
-    """Returns {'peak_gflops': ..., 'rows': [{batch_size, images_per_second, ...}]}."""
+         steps_per_execution=1, jit_compile="auto", gradients=("autodiff", "adjoint"),
+         quick=False):  # fmt: skip
+    """Returns {'peak_gflops': ..., 'rows': [{batch_size, gradient, images_per_second, ...}]}."""
     import keras
 
     import keras_rk
@@ -110,17 +117,26 @@ def main(batch_sizes=(5, 128), width=900, depth=100, tableau="rk4", seconds=10.0
     print(f"backend {backend}; float32 matmul peak: numpy {numpy_peak:.1f} GFLOP/s, "
           f"{backend} {backend_peak:.1f} GFLOP/s")  # fmt: skip
     print(f"{tableau} net width {width} depth {depth}: {cost / 1e9:.3f} GFLOP per training sample")
-    print(f"{'batch':>6} {'images/s':>9} {'GFLOP/s':>8} {'of peak':>8}")
+    print(f"{'batch':>6} {'gradient':>9} {'images/s':>9} {'GFLOP/s':>8} {'of peak':>8}")
     rows = []
     for batch_size in batch_sizes:
-        speed = images_per_second(
-            batch_size, width=width, depth=depth, tableau=tableau, seconds=seconds,
-            steps_per_execution=steps_per_execution, jit_compile=jit_compile,
-        )  # fmt: skip
-        gflops = speed * cost / 1e9
-        rows.append({"batch_size": batch_size, "images_per_second": speed, "gflops": gflops,
-                     "fraction_of_peak": gflops / peak})  # fmt: skip
-        print(f"{batch_size:6d} {speed:9.1f} {gflops:8.1f} {gflops / peak:8.0%}", flush=True)
+        speeds = {}
+        for gradient in gradients:
+            speed = images_per_second(
+                batch_size, width=width, depth=depth, tableau=tableau, seconds=seconds,
+                steps_per_execution=steps_per_execution, jit_compile=jit_compile,
+                gradient=gradient,
+            )  # fmt: skip
+            speeds[gradient] = speed
+            gflops = speed * cost / 1e9
+            rows.append({"batch_size": batch_size, "gradient": gradient,
+                         "images_per_second": speed, "gflops": gflops,
+                         "fraction_of_peak": gflops / peak})  # fmt: skip
+            print(f"{batch_size:6d} {gradient:>9} {speed:9.1f} {gflops:8.1f} {gflops / peak:8.0%}",
+                  flush=True)  # fmt: skip
+        if len(speeds) == 2:
+            ratio = speeds["adjoint"] / speeds["autodiff"]
+            print(f"{batch_size:6d} adjoint / autodiff: {ratio:.2f}x", flush=True)
     return {"backend": backend, "peak_gflops": peak, "gflop_per_sample": cost / 1e9, "rows": rows}
 
 
@@ -137,7 +153,11 @@ if __name__ == "__main__":
         default="auto",
         type=lambda s: {"true": True, "false": False}.get(s.lower(), s),
     )
+    parser.add_argument(
+        "--gradients", nargs="+", default=["autodiff", "adjoint"], choices=["autodiff", "adjoint"]
+    )
     parser.add_argument("--quick", action="store_true")
     args = vars(parser.parse_args())
     args["batch_sizes"] = tuple(args["batch_sizes"])
+    args["gradients"] = tuple(args["gradients"])
     main(**args)

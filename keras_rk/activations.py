@@ -33,3 +33,26 @@ def get_activation(identifier: Any) -> Callable:
 
 def serialize_activation(activation: Callable) -> Any:
     return keras.activations.serialize(activation)
+
+
+# act'(z) written through a = act(z), so a backward pass that kept only the
+# stage outputs k = act(z) needs no pre-activations (softplus'(z) = sigmoid(z)
+# = 1 - exp(-softplus(z)); relu'(z) = [z > 0] = [a > 0]).
+_DERIVATIVES_FROM_OUTPUT = {
+    "tanh": lambda a: 1.0 - a * a,
+    "sigmoid": lambda a: a * (1.0 - a),
+    "relu": lambda a: keras.ops.cast(a > 0, a.dtype),
+    "softplus": lambda a: -keras.ops.expm1(-a),
+    "linear": lambda a: keras.ops.ones_like(a),
+}
+
+
+def derivative_from_output(activation: Callable) -> Callable | None:
+    """act' as a function of act's output, for the activations where that is
+    exact; None for any other activation."""
+    name = serialize_activation(activation)
+    return _DERIVATIVES_FROM_OUTPUT.get(name) if isinstance(name, str) else None
+
+
+def activations_with_output_derivative() -> list[str]:
+    return sorted(_DERIVATIVES_FROM_OUTPUT)

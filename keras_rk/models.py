@@ -29,6 +29,7 @@ def build(
     name: str | None = None,
     step_size_mode: str = "fixed",
     remat: bool = False,
+    gradient: str = "autodiff",
 ) -> keras.Model:
     """An uncompiled classifier x -> softmax(W y[L] + mu) (section 3).
 
@@ -58,6 +59,8 @@ def build(
         name: the model's name; default '<tableau>_net' or 'standard_net'.
         step_size_mode: 'fixed', 'learned' or 'simplex'; see ``RKBlock``.
         remat: rematerialise each step in the backward pass; see ``RKBlock``.
+        gradient: 'autodiff' or 'adjoint' (a hand-written reverse sweep, faster
+            at small batches); see ``RKBlock``.
 
     Example:
 
@@ -109,6 +112,7 @@ def build(
             num_implicit_iterations=num_implicit_iterations,
             step_size_mode=step_size_mode,
             remat=remat,
+            gradient=gradient,
             name="rk_block",
         )
         default_name = f"{block.tableau.name}_net"

@@ -9,6 +9,12 @@ import keras
 from keras import ops
 
 from keras_rk import _checks
+from keras_rk.activations import (
+    activations_with_output_derivative,
+    derivative_from_output,
+    serialize_activation,
+)
+from keras_rk.compiled_adjoint import integrate_with_adjoint
 from keras_rk.integrate import integrate, runge_kutta_step
 from keras_rk.layers._stacked import StackedStepsBlock
 from keras_rk.registry import get_tableau
@@ -18,6 +24,7 @@ from keras_rk.tableaus import ButcherTableau
 DEFAULT_STEP_SIZE = 0.05
 
 STEP_SIZE_MODES = ("fixed", "learned", "simplex")
+GRADIENTS = ("autodiff", "adjoint")
 
 
 def resolve_tableau(tableau: Any) -> ButcherTableau:
@@ -73,6 +80,15 @@ class RKBlock(StackedStepsBlock):
         remat: when True, each step is rematerialised (``keras.remat``): the
             backward pass keeps only the L + 1 states y[l] and recomputes a step's
             stages when it needs them, trading one extra forward pass for memory.
+        gradient: 'autodiff' (the backend differentiates the step loop) or
+            'adjoint' (``keras_rk.compiled_adjoint``: the same gradient from one
+            hand-written reverse sweep and a single batched product for all L
+            kernel gradients; faster at small batches). 'adjoint' needs an
+            explicit tableau, step_size_mode='fixed', no remat, no trajectory
+            output and an activation from
+            ``keras_rk.activations.activations_with_output_derivative()``; it is
+            used in training calls on JAX and TensorFlow, and PyTorch (where
+            Keras has no ``custom_gradient``) and inference use the plain loop.
         kernel_initializer: for each step's K; default U(±1/sqrt(width)), as in
             the paper's code. Applied to each step separately.
         bias_initializer: for each step's b; the same default.
@@ -106,6 +122,7 @@ class RKBlock(StackedStepsBlock):
         bias_initializer: Any = None,
         step_size_mode: str = "fixed",
         remat: bool = False,
+        gradient: str = "autodiff",
         **kwargs,
     ):
         super().__init__(
@@ -130,6 +147,30 @@ class RKBlock(StackedStepsBlock):
                 f"Received: remat={remat!r}"
             )
         self.remat = remat
+        self.gradient = _checks.one_of(gradient, "gradient", GRADIENTS)
+        if gradient == "adjoint":
+            self._check_adjoint_gradient()
+
+    def _check_adjoint_gradient(self):
+        problems = []
+        if not self.tableau.is_explicit:
+            problems.append(f"tableau {self.tableau.name!r} is implicit")
+        if self.step_size_mode != "fixed":
+            problems.append(f"step_size_mode={self.step_size_mode!r} (needs 'fixed')")
+        if self.remat:
+            problems.append("remat=True (the adjoint sweep already keeps only the stages)")
+        if self.return_trajectory:
+            problems.append("return_trajectory=True")
+        if derivative_from_output(self.activation) is None:
+            problems.append(
+                f"activation {serialize_activation(self.activation)!r} is not one of "
+                f"{activations_with_output_derivative()}"
+            )
+        if problems:
+            raise ValueError(
+                f"`gradient='adjoint'` cannot be used here: {'; '.join(problems)}. "
+                f"Use gradient='autodiff'. Received: gradient='adjoint'"
+            )
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -160,9 +201,13 @@ class RKBlock(StackedStepsBlock):
             return ops.softplus(s)
         return ops.softmax(s) * (self.step_size * self.num_steps)
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         tableau, activation = self.tableau, self.activation
         iterations = self.num_implicit_iterations
+        if self.gradient == "adjoint" and training and keras.backend.backend() != "torch":
+            return integrate_with_adjoint(
+                inputs, self.kernel, self.bias, self.step_size, tableau, activation
+            )
         if self.step_size_mode == "fixed":
             step_size = self.step_size
 
@@ -188,5 +233,6 @@ class RKBlock(StackedStepsBlock):
             "num_implicit_iterations": self.num_implicit_iterations,
             "step_size_mode": self.step_size_mode,
             "remat": self.remat,
+            "gradient": self.gradient,
         }
         return {**super().get_config(), **config}
