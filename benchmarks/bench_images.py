@@ -40,6 +40,32 @@ def flops_per_sample(width=900, depth=100, num_stages=4, input_dim=784, num_clas
     return 3 * forward
 
 
+def bytes_per_step(width=900, depth=100, input_dim=784, num_classes=10):
+    """The least memory traffic of one training step, whatever the batch size.
+
+    The L stacked kernels (L x width^2 float32 values, 324 MB at 900 x 100) are
+    far larger than the caches, so every step moves them at least: once read by
+    the forward sweep, once by the backward sweep, the gradient written once, and
+    Adam reads gradient, weight, m and v and writes weight, m and v: 10 passes.
+    At small batches this, not arithmetic, bounds the speed.
+    """
+    weights = depth * width * (width + 1) + input_dim * width + width * num_classes + num_classes
+    return 10 * 4 * weights
+
+
+def memory_bandwidth(num_values=81_000_000, repeats=3):
+    """Best GB/s of numpy's ``c = a + b`` on float32 arrays of 324 MB (3 passes)."""
+    a = np.ones(num_values, dtype=np.float32)
+    b = np.ones(num_values, dtype=np.float32)
+    c = np.empty_like(a)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.add(a, b, out=c)
+        times.append(time.perf_counter() - start)
+    return 3 * 4 * num_values / min(times) / 1e9
+
+
 def matmul_peak(size=2048, repeats=5):
     """Best float32 GFLOP/s of an n x n matmul, by numpy and by the backend."""
     import keras
@@ -117,6 +143,11 @@ def main(batch_sizes=(5, 128), width=900, depth=100, tableau="rk4", seconds=10.0
     print(f"backend {backend}; float32 matmul peak: numpy {numpy_peak:.1f} GFLOP/s, "
           f"{backend} {backend_peak:.1f} GFLOP/s")  # fmt: skip
     print(f"{tableau} net width {width} depth {depth}: {cost / 1e9:.3f} GFLOP per training sample")
+    bandwidth = memory_bandwidth(8_000_000 if quick else 81_000_000)
+    traffic = bytes_per_step(width, depth)
+    print(f"memory bandwidth (numpy c = a + b): {bandwidth:.1f} GB/s; a training step moves at "
+          f"least {traffic / 1e9:.2f} GB, so at most {bandwidth * 1e9 / traffic:.2f} steps/s "
+          f"at any batch size")  # fmt: skip
     print(f"{'batch':>6} {'gradient':>9} {'images/s':>9} {'GFLOP/s':>8} {'of peak':>8}")
     rows = []
     for batch_size in batch_sizes:
@@ -137,7 +168,11 @@ def main(batch_sizes=(5, 128), width=900, depth=100, tableau="rk4", seconds=10.0
         if len(speeds) == 2:
             ratio = speeds["adjoint"] / speeds["autodiff"]
             print(f"{batch_size:6d} adjoint / autodiff: {ratio:.2f}x", flush=True)
-    return {"backend": backend, "peak_gflops": peak, "gflop_per_sample": cost / 1e9, "rows": rows}
+        bound = min(batch_size * bandwidth * 1e9 / traffic, peak * 1e9 / cost)
+        print(f"{batch_size:6d} roofline (memory and matmul peak): {bound:.1f} images/s",
+              flush=True)  # fmt: skip
+    return {"backend": backend, "peak_gflops": peak, "gflop_per_sample": cost / 1e9,
+            "bandwidth_gbs": bandwidth, "gb_per_step": traffic / 1e9, "rows": rows}  # fmt: skip
 
 
 if __name__ == "__main__":
