@@ -1,10 +1,12 @@
-"""``keras-rk``: runs the paper's point-classification studies from the shell.
+"""``keras-rk``: runs the paper's studies (point sets and images) from the shell.
 
     keras-rk list
     keras-rk run STUDY [--quick] [--out DIR] [--seeds N] [--epochs N] ...
+    keras-rk run images [--data-dir DIR] ...
 
 Every setting defaults to the paper's (see ``keras_rk.experiments``); a rerun
-into the same folder resumes, skipping the repetitions already written.
+into the same folder resumes: it skips the repetitions already written and
+continues an interrupted one from its last finished epoch.
 Set KERAS_BACKEND=jax for speed.
 """
 
@@ -33,7 +35,7 @@ def make_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="keras-rk",
-        description="Augmented Runge-Kutta networks: the paper's point studies.",
+        description="Augmented Runge-Kutta networks: the paper's studies.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="list the studies")
@@ -58,6 +60,18 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("--final-time", type=float, help="T; h = T / L instead of a fixed h")
     run.add_argument("--tol", type=float, help="early-stop tolerance, default 0.05")
     run.add_argument("--no-early-stop", action="store_true", help="train every epoch")
+    run.add_argument(
+        "--early-stopping",
+        choices=["paper", "patience"],
+        help="the paper's rule with --tol (point studies), or Keras's EarlyStopping on "
+        "val_loss with --patience (image studies)",
+    )
+    run.add_argument("--patience", type=int, help="for --early-stopping patience, default 5")
+    run.add_argument(
+        "--restore-best-weights",
+        action="store_true",
+        help="with --early-stopping patience: end with the weights of the best epoch",
+    )
     run.add_argument("--num-train", type=int, help="training points, default 1500")
     run.add_argument("--num-val", type=int, help="validation points, default 1500")
     run.add_argument("--steps-per-execution", type=int, help="default 50")
@@ -67,7 +81,15 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("--widths", type=_int_list, help="width study: e.g. 2,3")
     run.add_argument("--activations", type=_str_list, help="activation study: e.g. tanh,relu")
     run.add_argument("--architectures", type=_str_list, help="e.g. standard,euler,rk4")
-    run.add_argument("--datasets", type=_str_list, help="point sets, e.g. donut_2d_6c")
+    run.add_argument(
+        "--datasets", type=_str_list, help="e.g. donut_2d_6c (points) or mnist,fashion_mnist"
+    )
+    run.add_argument("--standard-depth", type=int, help="depth of StandardNet (default 5)")
+    run.add_argument(
+        "--data-dir",
+        help="image studies: a folder with the MNIST / Fashion-MNIST IDX files (see "
+        "keras_rk.datasets.load_images); not part of the results' settings",
+    )
     run.add_argument("--no-figures", action="store_true", help="tables and report only")
     run.add_argument(
         "--distribute",
@@ -79,13 +101,17 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 # The study-specific options; each study takes some of them (Study.options).
-STUDY_OPTIONS = ("depths", "depth", "width", "widths", "activations", "architectures", "datasets")
+STUDY_OPTIONS = (
+    "depths", "depth", "width", "widths", "activations", "architectures", "datasets",
+    "standard_depth",
+)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
     from keras_rk import experiments
+    from keras_rk.datasets.images import DataNotFoundError
     from keras_rk.results import ResultsError
 
     if args.command == "list":
@@ -125,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                 options=options,
                 figures=not args.no_figures,
                 progress=lambda line: print(line, flush=True),
+                data_dir=args.data_dir,
                 seeds=args.seeds,
                 epochs=args.epochs,
                 batch_size=args.batch_size,
@@ -137,8 +164,11 @@ def main(argv: list[str] | None = None) -> int:
                 num_val=args.num_val,
                 steps_per_execution=args.steps_per_execution,
                 early_stop=False if args.no_early_stop else None,
+                early_stopping=args.early_stopping,
+                patience=args.patience,
+                restore_best_weights=True if args.restore_best_weights else None,
             )
-    except (ValueError, ResultsError, NotImplementedError) as error:
+    except (ValueError, ResultsError, NotImplementedError, DataNotFoundError) as error:
         print(f"keras-rk: error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -331,9 +331,12 @@ def plot_accuracy_by_depth(summary: list[dict[str, Any]], path) -> Path:
 
 
 def study_figures(name, folder, cells, settings, records) -> list[Path]:
-    """The figures of one study from its finished repetitions (weights on disk)."""
+    """The figures of one study from its finished repetitions (weights on disk).
+
+    Image studies get learning curves only (Figs 17-18): one ``history_<data
+    set>.png`` per data set."""
     from keras_rk.datasets.points import load_points
-    from keras_rk.experiments import ARCHITECTURE_NAMES, build_model, summarize
+    from keras_rk.experiments import ARCHITECTURE_NAMES, IMAGE_SETS, build_model, summarize
 
     def model_and_data(cell, seed=0):
         model = build_model(cell, settings)
@@ -354,6 +357,13 @@ def study_figures(name, folder, cells, settings, records) -> list[Path]:
     out = folder.path
     files = []
     datasets = list(dict.fromkeys(c.dataset for c in cells))
+    if any(dataset in IMAGE_SETS for dataset in datasets):
+        for dataset in datasets:
+            groups = {
+                f"{title(c)} width {c.width}": histories(c) for c in cells if c.dataset == dataset
+            }
+            files.append(plot_history(groups, out / f"history_{dataset}.png"))
+        return files
     sets = {}
     for dataset in datasets:
         (x, y), _ = load_points(dataset, num_train=settings.num_train, num_val=1, seed=0)

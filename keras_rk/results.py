@@ -7,11 +7,15 @@ Layout of a folder::
     runs/<run>.json       one finished repetition: its config, per-epoch metrics,
                           final metrics and wall time (the marker that it is done)
     runs/<run>.npz        its trained weights, for the figures
+    partial/<run>/        the state of a repetition still training (weights, optimizer,
+                          history after its last finished epoch; the evaluations
+                          before training), so a rerun resumes it; removed once
+                          runs/<run>.json is written
     summary.csv, summary.md, report.md, *.png   made from the runs
 
 Every file is written to a temporary file in the same folder and renamed over
 its target (``os.replace``), so a run killed at any moment leaves either the old
-file or the new one, never half of one. Files are never deleted here: a
+file or the new one, never half of one. Finished results are never deleted: a
 corrupt one is reported with its path, for a person to look at.
 """
 
@@ -113,6 +117,10 @@ class ResultsFolder:
                 )
         else:
             atomic_write_text(manifest_path, json.dumps(manifest, indent=2) + "\n")
+
+    def partial_path(self, run_id: str) -> Path:
+        """Where the unfinished repetition `run_id` keeps its training state."""
+        return self.path / "partial" / run_id
 
     def run_path(self, run_id: str) -> Path:
         return self.runs / f"{run_id}.json"

@@ -10,12 +10,22 @@
   random stream that advances with training, so a run resumed at epoch e sees
   exactly the batches an uninterrupted run would have seen.
 
+Callbacks that carry state across epochs (early stopping) derive from
+``ResumableCallback``: they rebuild that state from the saved history on
+resume, and may add arrays (best weights) to the same atomic state file, so
+the file never pairs one epoch's weights with another epoch's callback state.
+A state written at an epoch where a callback stopped training is marked so: a
+resumed run then trains no further and only runs the callbacks'
+``on_train_begin`` / ``on_train_end`` (where Keras's ``EarlyStopping`` restores
+its best weights).
+
 Where the backend computes deterministically (JAX and PyTorch on the CPU here), a
 resumed run ends with the same weights as an uninterrupted one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -62,27 +72,116 @@ class SetBatchEpoch(keras.callbacks.Callback):
         self.batches.set_epoch(epoch)
 
 
-class AtomicBackup(keras.callbacks.Callback):
-    """Writes the training state to ``backup_dir/training_state.npz`` after each epoch."""
+class ResumableCallback:
+    """A mixin for a Keras callback whose state must survive a kill.
 
-    def __init__(self, backup_dir: Path, history: dict[str, list[float]]):
+    ``resumable_fit`` calls ``resume(history, arrays)`` before training when it
+    restores a saved state: `history` holds the per-epoch metrics of the epochs
+    already done, `arrays` what ``state_arrays`` returned when that state was
+    written. Apply the state in ``on_train_begin`` (after Keras's own reset).
+    """
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def resume(self, history: dict[str, list[float]], arrays: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError
+
+
+class ResumableEarlyStopping(ResumableCallback, keras.callbacks.EarlyStopping):
+    """``keras.callbacks.EarlyStopping`` that resumes where a killed run was.
+
+    On resume its counters (``wait``, ``best``, ``best_epoch``,
+    ``stopped_epoch``) are rebuilt by replaying the saved per-epoch values of
+    ``monitor`` through Keras's own rule; with ``restore_best_weights`` its best
+    weights are saved in the state file and restored. Takes the arguments of
+    ``keras.callbacks.EarlyStopping``.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._resumed: tuple[list[float], list[np.ndarray] | None] | None = None
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        if not self.restore_best_weights or self.best_weights is None:
+            return {}
+        return {f"best_{i:04d}": np.asarray(w) for i, w in enumerate(self.best_weights)}
+
+    def resume(self, history, arrays) -> None:
+        best = [arrays[key] for key in sorted(arrays)] if arrays else None
+        self._resumed = (list(history.get(self.monitor, [])), best)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self._resumed is None:
+            return
+        values, best_weights = self._resumed
+        self._resumed = None
+        if self.monitor_op is None:
+            self._set_monitor_op()
+        # Keras's on_epoch_end without its side effects on the model.
+        for epoch, current in enumerate(values):
+            if epoch < self.start_from_epoch:
+                continue
+            if self.restore_best_weights and self.best_weights is None:
+                self.best_weights, self.best_epoch = [], epoch
+            self.wait += 1
+            if self._is_improvement(current, self.best):
+                self.best, self.best_epoch = current, epoch
+                if self.baseline is None or self._is_improvement(current, self.baseline):
+                    self.wait = 0
+                continue
+            if self.wait >= self.patience and epoch > 0:
+                self.stopped_epoch = epoch
+        if self.restore_best_weights:
+            self.best_weights = best_weights
+
+
+class AtomicBackup(keras.callbacks.Callback):
+    """Writes the training state to ``backup_dir/training_state.npz`` after each
+    epoch; it must run after every other callback of the epoch."""
+
+    def __init__(self, backup_dir: Path, history: dict[str, list[float]], resumables: list):
         super().__init__()
         self.backup_dir = backup_dir
         self.history = history
+        self.resumables = resumables
 
     def on_epoch_end(self, epoch, logs=None):
         for name, value in (logs or {}).items():
             self.history.setdefault(name, []).append(float(value))
-        save_state(self.backup_dir, self.model, epoch + 1, self.history)
+        arrays = {i: callback.state_arrays() for i, callback in enumerate(self.resumables)}
+        stopped = bool(getattr(self.model, "stop_training", False))
+        save_state(self.backup_dir, self.model, epoch + 1, self.history, stopped, arrays)
 
 
-def save_state(backup_dir: Path, model: keras.Model, epoch: int, history: dict) -> None:
+@dataclasses.dataclass
+class TrainingState:
+    """What ``load_state`` restored besides the model's and optimizer's variables."""
+
+    epoch: int = 0  # epochs done
+    history: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    stopped: bool = False  # a callback stopped training at that epoch
+    callback_arrays: dict[int, dict[str, np.ndarray]] = dataclasses.field(default_factory=dict)
+
+
+def save_state(
+    backup_dir: Path,
+    model: keras.Model,
+    epoch: int,
+    history: dict,
+    stopped: bool = False,
+    callback_arrays: dict[int, dict[str, np.ndarray]] | None = None,
+) -> None:
     arrays = {f"weight_{i}": np.asarray(v) for i, v in enumerate(model.weights)}
     optimizer = model.optimizer
     arrays.update({f"optimizer_{i}": np.asarray(v) for i, v in enumerate(optimizer.variables)})
+    for index, named in (callback_arrays or {}).items():
+        arrays.update({f"callback{index}_{name}": value for name, value in named.items()})
     meta = {
         "epoch": epoch,
         "history": history,
+        "stopped": stopped,
         "num_weights": len(model.weights),
         "num_optimizer_variables": len(optimizer.variables),
     }
@@ -97,11 +196,11 @@ def save_state(backup_dir: Path, model: keras.Model, epoch: int, history: dict) 
         raise
 
 
-def load_state(backup_dir: Path, model: keras.Model) -> tuple[int, dict]:
-    """Restores weights and optimizer state; returns (epochs done, history so far)."""
+def load_state(backup_dir: Path, model: keras.Model) -> TrainingState:
+    """Restores weights and optimizer state; returns the rest of the saved state."""
     path = backup_dir / STATE_FILE
     if not path.exists():
-        return 0, {}
+        return TrainingState()
     try:
         with np.load(path) as data:
             meta = json.loads(str(data["meta"]))
@@ -109,6 +208,11 @@ def load_state(backup_dir: Path, model: keras.Model) -> tuple[int, dict]:
             optimizer_values = [
                 data[f"optimizer_{i}"] for i in range(meta["num_optimizer_variables"])
             ]
+            callback_arrays: dict[int, dict[str, np.ndarray]] = {}
+            for key in data.files:
+                if key.startswith("callback"):
+                    index, name = key[len("callback") :].split("_", 1)
+                    callback_arrays.setdefault(int(index), {})[name] = data[key]
     except Exception as error:
         raise ValueError(
             f"The training state {path} cannot be read ({type(error).__name__}: {error}). "
@@ -127,7 +231,9 @@ def load_state(backup_dir: Path, model: keras.Model) -> tuple[int, dict]:
     optimizer.build(model.trainable_variables)
     for variable, value in zip(optimizer.variables, optimizer_values, strict=True):
         variable.assign(value)
-    return meta["epoch"], meta["history"]
+    return TrainingState(
+        meta["epoch"], meta["history"], bool(meta.get("stopped", False)), callback_arrays
+    )
 
 
 def check_training_arrays(x, y) -> tuple[np.ndarray, np.ndarray]:
@@ -166,14 +272,17 @@ def resumable_fit(
     batch_size: int,
     seed: int,
     validation_data=None,
+    validation_batch_size: int | None = None,
     callbacks=(),
     verbose: int = 0,
 ) -> dict[str, list[float]]:
     """``model.fit`` that resumes from ``backup_dir`` where a killed run stopped.
 
-    The model must be compiled. Returns the per-epoch metrics of all epochs,
-    those of earlier, killed runs included (Keras's ``History`` of this call would
-    hold only the epochs run in this process).
+    The model must be compiled (its ``steps_per_execution`` is used as it is).
+    Callbacks that are ``ResumableCallback`` get the restored history first.
+    Returns the per-epoch metrics of all epochs, those of earlier, killed runs
+    included (Keras's ``History`` of this call would hold only the epochs run in
+    this process).
     """
     x, y = check_training_arrays(x, y)
     backup_dir = Path(backup_dir)
@@ -181,17 +290,31 @@ def resumable_fit(
         raise ValueError("`model` must be compiled before `resumable_fit`.")
     if not model.built:
         model(np.asarray(x)[:1])
-    done, history = load_state(backup_dir, model)
-    if done >= epochs:
-        return history
+    state = load_state(backup_dir, model)
+    history = state.history
+    resumables = [c for c in callbacks if isinstance(c, ResumableCallback)]
+    if state.epoch > 0:
+        for index, callback in enumerate(resumables):
+            callback.resume(history, state.callback_arrays.get(index, {}))
+    if state.epoch >= epochs or state.stopped:
+        if not resumables:
+            return history
+        # No epoch left: fit runs only on_train_begin and on_train_end, where a
+        # restored EarlyStopping puts back its best weights.
+        epochs = state.epoch
     batches = EpochSeededBatches(x, y, batch_size, seed)
     model.fit(
         batches,
         epochs=epochs,
-        initial_epoch=done,
+        initial_epoch=state.epoch,
         shuffle=False,  # the order is EpochSeededBatches's; Keras's would use a global RNG
         validation_data=validation_data,
-        callbacks=[SetBatchEpoch(batches), *callbacks, AtomicBackup(backup_dir, history)],
+        validation_batch_size=validation_batch_size,
+        callbacks=[
+            SetBatchEpoch(batches),
+            *callbacks,
+            AtomicBackup(backup_dir, history, resumables),
+        ],
         verbose=verbose,
     )
     return history

@@ -79,3 +79,20 @@ def finite_difference_gradient(fn, arrays, index, eps=1e-6):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def image_data_dir(tmp_path):
+    """A folder with small, random MNIST and Fashion-MNIST IDX files (60 training
+    and 60 test images each), written by the helpers of tests/datasets/test_images.py."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parent / "datasets" / "test_images.py"
+    spec = importlib.util.spec_from_file_location("_image_helpers", path)
+    helpers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helpers)
+    directory = tmp_path / "image-data"
+    helpers.write_dataset(directory / "mnist", num_train=60, num_test=60, seed=0)
+    helpers.write_dataset(directory / "fashion_mnist", num_train=60, num_test=60, seed=1)
+    return directory

@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -9,7 +10,8 @@ from keras_rk import cli
 def test_list(capsys):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
-    for study in ("width", "depth", "activation", "comparison", "variability"):
+    for study in ("width", "depth", "activation", "comparison", "variability", "augmentation",
+                  "images"):  # fmt: skip
         assert study in out
 
 
@@ -68,3 +70,29 @@ def test_run_with_distribute_data_parallel(tmp_path, capsys):
         # One local device here: the same study, run through Keras's distribution API.
         assert code == 0, capsys.readouterr().err
         assert (tmp_path / "summary.md").exists()
+
+
+def test_run_images_quick_with_data_dir(tmp_path, capsys, image_data_dir):
+    argv = ["run", "images", "--quick", "--out", str(tmp_path / "out"), "--seeds", "1",
+            "--epochs", "2", "--datasets", "fashion_mnist", "--architectures", "rk4",
+            "--patience", "1", "--restore-best-weights", "--data-dir", str(image_data_dir)]  # fmt: skip
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "[1/1] RK4Net L=2 width=800 tanh on fashion_mnist, seed 0: val accuracy" in out
+    assert (tmp_path / "out" / "history_fashion_mnist.png").exists()
+    settings = json.loads((tmp_path / "out" / "study.json").read_text())["settings"]
+    assert (settings["patience"], settings["restore_best_weights"]) == (1, True)
+
+
+def test_run_images_without_data_exits_2(tmp_path, capsys):
+    argv = ["run", "augmentation", "--quick", "--out", str(tmp_path / "out"),
+            "--data-dir", str(tmp_path / "nothing-here")]  # fmt: skip
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "keras-rk: error: Could not load 'mnist'" in err and "nothing-here" in err
+
+
+def test_unknown_image_data_set_is_the_clear_error(tmp_path, capsys):
+    argv = ["run", "images", "--quick", "--out", str(tmp_path), "--datasets", "cifar10"]
+    assert cli.main(argv) == 2
+    assert "Unknown data set `name` in `datasets`" in capsys.readouterr().err

@@ -116,3 +116,137 @@ def test_batches_depend_only_on_seed_and_epoch():
         np.testing.assert_array_equal(a[i][1], b[i][1])
     a.set_epoch(4)
     assert not np.array_equal(a.order, b.order)
+
+
+# ---------------------------------------------------------------- resumable callbacks
+
+
+def test_resumed_early_stopping_has_the_state_of_an_uninterrupted_one():
+    # Feeds the same validation costs to one EarlyStopping epoch by epoch and, for
+    # every prefix, to one rebuilt from that prefix: wait, best, best_epoch,
+    # stopped_epoch and the best weights must agree, and so must the stop.
+    from keras_rk.training import ResumableEarlyStopping
+
+    values = [1.0, 0.8, 0.9, 0.7, 0.75, 0.76, 0.8, 0.9, 0.95]
+    model = small_model()
+    model(np.zeros((1, 2), "float32"))
+
+    def epoch_weights(epoch):  # weights that tell which epoch they are from
+        return [np.full(w.shape, epoch, w.dtype) for w in model.get_weights()]
+
+    def state(callback):
+        weights = callback.best_weights
+        tag = None if weights is None else float(np.asarray(weights[0]).flat[0])
+        return (callback.wait, callback.best, callback.best_epoch, callback.stopped_epoch, tag)
+
+    def run(callback, start):
+        model.stop_training = False
+        for epoch in range(start, len(values)):
+            model.set_weights(epoch_weights(epoch))
+            callback.on_epoch_end(epoch, {"val_loss": values[epoch]})
+            if model.stop_training:
+                return epoch
+        return None
+
+    kwargs = dict(monitor="val_loss", patience=2, restore_best_weights=True)
+    reference = ResumableEarlyStopping(**kwargs)
+    reference.set_model(model)
+    reference.on_train_begin()
+    states, arrays = [state(reference)], [{}]
+    for epoch, value in enumerate(values):
+        model.set_weights(epoch_weights(epoch))
+        reference.on_epoch_end(epoch, {"val_loss": value})
+        states.append(state(reference))
+        arrays.append(reference.state_arrays())
+        if model.stop_training:
+            break
+    stop = epoch
+    assert stop == 5  # best at epoch 3, two epochs without improvement
+
+    for done in range(1, stop + 1):
+        resumed = ResumableEarlyStopping(**kwargs)
+        resumed.set_model(model)
+        resumed.resume({"val_loss": values[:done]}, arrays[done])
+        resumed.on_train_begin()
+        assert state(resumed) == states[done], done
+        assert run(resumed, done) == stop, done
+
+
+class Interrupt(Exception):
+    pass
+
+
+class InterruptAt(keras.callbacks.Callback):
+    """Raises at the start of epoch `epoch` (the state of the epochs before is saved)."""
+
+    def __init__(self, epoch=None, at_train_end=False):
+        super().__init__()
+        self.epoch, self.at_train_end = epoch, at_train_end
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise Interrupt
+
+    def on_train_end(self, logs=None):
+        if self.at_train_end:
+            raise Interrupt
+
+
+class StopAt(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            self.model.stop_training = True
+
+
+def fit_with_early_stopping(backup_dir, extra=(), epochs=5):
+    from keras_rk.training import ResumableEarlyStopping
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 2)).astype("float32")
+    y = (x[:, 0] > 0).astype("int32")
+    x_val = rng.normal(size=(40, 2)).astype("float32")
+    y_val = (x_val[:, 0] > 0).astype("int32")
+    model = keras_rk.build(tableau="euler", depth=2, width=3)
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="sparse_categorical_crossentropy")
+    stopper = ResumableEarlyStopping(monitor="val_loss", patience=10, restore_best_weights=True)
+    history = resumable_fit(model, x, y, backup_dir=backup_dir, epochs=epochs, batch_size=5,
+                            seed=1, validation_data=(x_val, y_val),
+                            callbacks=[*extra, stopper])  # fmt: skip
+    return model, history, stopper
+
+
+def assert_same_weights(a, b):
+    for u, v in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_allclose(u, v, rtol=1e-6, atol=1e-7)
+
+
+def test_early_stopping_with_best_weights_resumes_to_the_same_model(tmp_path):
+    reference, history, stopper = fit_with_early_stopping(tmp_path / "a")
+    with pytest.raises(Interrupt):
+        fit_with_early_stopping(tmp_path / "b", [InterruptAt(epoch=3)])
+    assert "callback0_best_0000" in np.load(tmp_path / "b" / STATE_FILE).files
+    resumed, resumed_history, resumed_stopper = fit_with_early_stopping(tmp_path / "b")
+    assert resumed_history.keys() == history.keys()
+    for key in history:
+        assert resumed_history[key] == pytest.approx(history[key], rel=1e-5), key
+    assert resumed_stopper.best_epoch == stopper.best_epoch
+    assert_same_weights(resumed, reference)  # the best epoch's weights, restored at the end
+
+
+def test_a_stopped_run_is_not_trained_further_on_resume(tmp_path):
+    # Killed after the stopping epoch's state was written but before
+    # EarlyStopping.on_train_end put the best weights back: the rerun trains
+    # no epoch and ends with the best weights.
+    reference, history, _ = fit_with_early_stopping(tmp_path / "a", [StopAt(2)])
+    assert len(history["loss"]) == 3
+    with pytest.raises(Interrupt):
+        fit_with_early_stopping(tmp_path / "b", [StopAt(2), InterruptAt(at_train_end=True)])
+    resumed, resumed_history, _ = fit_with_early_stopping(tmp_path / "b")
+    assert len(resumed_history["loss"]) == 3
+    assert int(keras.ops.convert_to_numpy(resumed.optimizer.iterations)) == 3 * 8
+    assert_same_weights(resumed, reference)
