@@ -72,6 +72,11 @@ def make_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --early-stopping patience: end with the weights of the best epoch",
     )
+    run.add_argument(
+        "--gradient",
+        choices=["autodiff", "adjoint"],
+        help="RKBlock's gradient (default autodiff; adjoint for the image studies)",
+    )
     run.add_argument("--num-train", type=int, help="training points, default 1500")
     run.add_argument("--num-val", type=int, help="validation points, default 1500")
     run.add_argument("--steps-per-execution", type=int, help="default 50")
@@ -167,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                 early_stopping=args.early_stopping,
                 patience=args.patience,
                 restore_best_weights=True if args.restore_best_weights else None,
+                gradient=args.gradient,
             )
     except (ValueError, ResultsError, NotImplementedError, DataNotFoundError) as error:
         print(f"keras-rk: error: {error}", file=sys.stderr)

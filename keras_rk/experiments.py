@@ -104,6 +104,8 @@ class Settings:
     num_train: int = 1500
     num_val: int = 1500
     steps_per_execution: int = 50
+    # RKBlock's gradient: 'autodiff' or 'adjoint' (the same gradient, faster at batch 5).
+    gradient: str = "autodiff"
 
     def __post_init__(self):
         from keras_rk import _checks
@@ -115,6 +117,7 @@ class Settings:
         _checks.positive_float(self.tol, "tol")
         _checks.one_of(self.lift, "lift", ("zeros", "random", "trainable"))
         _checks.one_of(self.early_stopping, "early_stopping", ("paper", "patience"))
+        _checks.one_of(self.gradient, "gradient", ("autodiff", "adjoint"))
         _checks.non_negative_int(self.patience, "patience")
         if (self.step_size is None) == (self.final_time is None):
             raise ValueError(
@@ -283,8 +286,11 @@ _QUICK = {"epochs": 2, "num_train": 40, "num_val": 40, "seeds": 2, "steps_per_ex
 # Images: the paper's code stops image runs at 40 epochs; steps_per_execution 1
 # because one batch-5 step of a width-900, depth-100 network already takes ~0.1 s.
 # tol = 0.1 is the paper's for images, used with --early-stopping paper.
+# The adjoint gradient: an epoch of RK4Net width 900, depth 100 at batch 5 is mostly
+# the backward pass's memory traffic (benchmarks/bench_images.py).
 _IMAGE_DEFAULTS = {
-    "early_stopping": "patience", "patience": 5, "tol": 0.1, "steps_per_execution": 1
+    "early_stopping": "patience", "patience": 5, "tol": 0.1, "steps_per_execution": 1,
+    "gradient": "adjoint",
 }  # fmt: skip
 _IMAGE_QUICK = {**_QUICK, "steps_per_execution": 1}
 
@@ -442,6 +448,7 @@ def build_model(cell: Cell, settings: Settings):
         tableau=cell.architecture,
         step_size=settings.step_size,
         final_time=settings.final_time,
+        gradient=settings.gradient,
         **common,
     )
 
