@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for paper_style
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -125,9 +128,34 @@ def images_per_second(
             return done / elapsed
 
 
+def paper_style_images_per_second(batch_size, *, width=900, depth=100, seconds=10.0, seed=0):
+    """The same training, RK4 only, as the paper's PyTorch code runs it (eager, one
+    nn.Linear per layer; ``paper_style.py``); None when torch is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    from paper_style import adam, rk4_net, train_epoch
+
+    torch.manual_seed(seed)
+    model = rk4_net(depth, width, 784, 10)
+    optimizer = adam(model)
+    rng = np.random.default_rng(seed)
+    num_batches = max(2, int(np.ceil(250 / batch_size)))
+    x = torch.tensor(rng.random((num_batches * batch_size, 784), dtype=np.float32))
+    y = torch.tensor(rng.integers(0, 10, num_batches * batch_size))
+    batches = [(x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+    train_epoch(model, optimizer, batches[:2])  # warm-up
+    done, elapsed = 0, 0.0
+    while elapsed < seconds:
+        elapsed += train_epoch(model, optimizer, batches)
+        done += len(x)
+    return done / elapsed
+
+
 def main(batch_sizes=(5, 128), width=900, depth=100, tableau="rk4", seconds=10.0,
          steps_per_execution=1, jit_compile="auto", gradients=("autodiff", "adjoint"),
-         quick=False):  # fmt: skip
+         baseline=True, quick=False):  # fmt: skip
     """Returns {'peak_gflops': ..., 'rows': [{batch_size, gradient, images_per_second, ...}]}."""
     import keras
 
@@ -168,6 +196,17 @@ def main(batch_sizes=(5, 128), width=900, depth=100, tableau="rk4", seconds=10.0
         if len(speeds) == 2:
             ratio = speeds["adjoint"] / speeds["autodiff"]
             print(f"{batch_size:6d} adjoint / autodiff: {ratio:.2f}x", flush=True)
+        paper = None
+        if baseline and tableau == "rk4":
+            paper = paper_style_images_per_second(
+                batch_size, width=width, depth=depth, seconds=seconds
+            )
+        if paper is not None:
+            best = max(speeds.values())
+            rows.append({"batch_size": batch_size, "gradient": "paper-style pytorch",
+                         "images_per_second": paper})  # fmt: skip
+            print(f"{batch_size:6d} paper-style PyTorch eager: {paper:.1f} images/s; "
+                  f"fastest here / it: {best / paper:.2f}x", flush=True)  # fmt: skip
         bound = min(batch_size * bandwidth * 1e9 / traffic, peak * 1e9 / cost)
         print(f"{batch_size:6d} roofline (memory and matmul peak): {bound:.1f} images/s",
               flush=True)  # fmt: skip
@@ -191,6 +230,10 @@ if __name__ == "__main__":
     parser.add_argument(
         "--gradients", nargs="+", default=["autodiff", "adjoint"], choices=["autodiff", "adjoint"]
     )
+    parser.add_argument(
+        "--no-baseline", dest="baseline", action="store_false",
+        help="skip the paper-style PyTorch loop timed in the same process",
+    )  # fmt: skip
     parser.add_argument("--quick", action="store_true")
     args = vars(parser.parse_args())
     args["batch_sizes"] = tuple(args["batch_sizes"])

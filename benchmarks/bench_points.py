@@ -27,6 +27,8 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for paper_style
+
 NUM_POINTS = 1500
 WIDTH = 16
 BATCH_SIZE = 5
@@ -75,43 +77,16 @@ def torch_baseline_worker(depths: list[int], epochs: int):
     """A PyTorch eager loop in the style of the paper's code: one nn.Linear per layer,
     the same layer in all four RK4 stages, a DataLoader with batch size 5."""
     import torch
-    from torch import nn
-
-    class RK4Net(nn.Module):
-        def __init__(self, depth):
-            super().__init__()
-            self.lift = nn.Linear(2, WIDTH, bias=False)
-            self.lift.weight.requires_grad_(False)
-            self.layers = nn.ModuleList(nn.Linear(WIDTH, WIDTH) for _ in range(depth))
-            self.classifier = nn.Linear(WIDTH, 2)
-
-        def forward(self, x):
-            y = self.lift(x)
-            h = STEP_SIZE
-            for layer in self.layers:
-                k1 = torch.tanh(layer(y))
-                k2 = torch.tanh(layer(y + h / 2 * k1))
-                k3 = torch.tanh(layer(y + h / 2 * k2))
-                k4 = torch.tanh(layer(y + h * k3))
-                y = y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-            return self.classifier(y)
+    from paper_style import adam, rk4_net, train_epoch
 
     torch.manual_seed(0)
     x, y = make_points(NUM_POINTS)
     data = torch.utils.data.TensorDataset(torch.tensor(x), torch.tensor(y, dtype=torch.long))
     loader = torch.utils.data.DataLoader(data, batch_size=BATCH_SIZE, shuffle=True)
     for depth in depths:
-        model = RK4Net(depth)
-        optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad])
-        loss_fn = nn.CrossEntropyLoss()
-        times = []
-        for _ in range(epochs):
-            start = time.perf_counter()
-            for xb, yb in loader:
-                optimizer.zero_grad()
-                loss_fn(model(xb), yb).backward()
-                optimizer.step()
-            times.append(time.perf_counter() - start)
+        model = rk4_net(depth, WIDTH, 2, 2, STEP_SIZE)
+        optimizer = adam(model)
+        times = [train_epoch(model, optimizer, loader) for _ in range(epochs)]
         print(
             json.dumps(
                 {
