@@ -7,8 +7,13 @@ Beyond the paper, which only describes this option (section 4.5). Trains on the
 full 60,000 images, holding out the last `validation_fraction` of them for Keras's
 EarlyStopping on validation loss, and reports accuracy on the 10,000 test images.
 
-    python examples/fashion_mnist_conv.py
+    KERAS_BACKEND=tensorflow python examples/fashion_mnist_conv.py
     python examples/fashion_mnist_conv.py --quick
+
+The defaults (16 channels, Euler, 4 steps, h = 0.5, batch 64, at most 10 epochs,
+patience 2) reached 90.38 % test accuracy in 20 minutes on our 2-core CPU with the
+TensorFlow backend (docs/images.md). Use TensorFlow for this example on a CPU: its
+oneDNN convolutions trained it about 8 times faster than XLA's under JAX here.
 """
 
 from __future__ import annotations
@@ -36,8 +41,8 @@ def build_conv_network(tableau, num_steps, channels, kernel_size, step_size, act
 
 
 def main(
-    dataset="fashion_mnist", tableau="euler", num_steps=4, channels=8, kernel_size=3,
-    step_size=0.5, activation="tanh", num_train=None, num_test=None, batch_size=64, epochs=15,
+    dataset="fashion_mnist", tableau="euler", num_steps=4, channels=16, kernel_size=3,
+    step_size=0.5, activation="tanh", num_train=None, num_test=None, batch_size=64, epochs=10,
     patience=2, learning_rate=1e-3, validation_fraction=1 / 12, seed=0, data_dir=None,
     quick=False, verbose=2,
 ):  # fmt: skip
@@ -87,14 +92,14 @@ if __name__ == "__main__":
     parser.add_argument("--dataset", default="fashion_mnist", choices=("mnist", "fashion_mnist"))
     parser.add_argument("--tableau", default="euler")
     parser.add_argument("--num-steps", type=int, default=4)
-    parser.add_argument("--channels", type=int, default=8)
+    parser.add_argument("--channels", type=int, default=16)
     parser.add_argument("--kernel-size", type=int, default=3)
     parser.add_argument("--step-size", type=float, default=0.5)
     parser.add_argument("--activation", default="tanh")
     parser.add_argument("--num-train", type=int, default=None)
     parser.add_argument("--num-test", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--patience", type=int, default=2)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--validation-fraction", type=float, default=1 / 12)
