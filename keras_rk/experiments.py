@@ -250,6 +250,8 @@ def _activation_cells(o):
 
 
 def _comparison_cells(o):
+    """Every architecture on every data set; StandardNet at its own depth (the
+    comparison study, Table 4, and the image study, Table 6)."""
     depth = {"standard": o["standard_depth"]}
     return [
         Cell(d, a, depth.get(a, o["depth"]), o["width"])
@@ -270,15 +272,6 @@ def _augmentation_cells(o):
         for d in o["datasets"]
         for a in o["architectures"]
         for w in o["widths"]
-    ]
-
-
-def _image_cells(o):
-    depth = {"standard": o["standard_depth"]}
-    return [
-        Cell(d, a, depth.get(a, o["depth"]), o["width"])
-        for d in o["datasets"]
-        for a in o["architectures"]
     ]
 
 
@@ -370,7 +363,7 @@ STUDIES: dict[str, Study] = {
         "images",
         "StandardNet L = 5, EulerNet and RK4Net L = 100, width 900, tanh, on MNIST and "
         "Fashion-MNIST (Table 6, Figs 17-18)",
-        _image_cells,
+        _comparison_cells,
         _IMAGE_DEFAULTS,
         _IMAGE_QUICK,
         {
