@@ -47,11 +47,20 @@ _DERIVATIVES_FROM_OUTPUT = {
 }
 
 
+def activation_name(activation: Callable) -> str:
+    """The Keras name of a built-in activation, else the callable's own name
+    (a lambda cannot be serialised; its name is enough for a message)."""
+    try:
+        name = serialize_activation(activation)
+    except Exception:
+        name = None
+    return name if isinstance(name, str) else getattr(activation, "__name__", repr(activation))
+
+
 def derivative_from_output(activation: Callable) -> Callable | None:
     """act' as a function of act's output, for the activations where that is
     exact; None for any other activation."""
-    name = serialize_activation(activation)
-    return _DERIVATIVES_FROM_OUTPUT.get(name) if isinstance(name, str) else None
+    return _DERIVATIVES_FROM_OUTPUT.get(activation_name(activation))
 
 
 def activations_with_output_derivative() -> list[str]:

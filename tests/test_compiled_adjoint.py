@@ -102,6 +102,7 @@ def test_option_round_trips_and_predicts_like_autodiff(tmp_path, rng):
         ({"remat": True, "gradient": "adjoint"}, r"remat=True"),
         ({"return_trajectory": True, "gradient": "adjoint"}, r"return_trajectory=True"),
         ({"activation": "elu", "gradient": "adjoint"}, r"activation 'elu'.*tanh"),
+        ({"activation": lambda x: 2 * x, "gradient": "adjoint"}, r"activation '<lambda>'.*tanh"),
     ],
 )
 def test_unsupported_combinations_are_named(kwargs, message):

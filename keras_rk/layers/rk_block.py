@@ -10,9 +10,9 @@ from keras import ops
 
 from keras_rk import _checks
 from keras_rk.activations import (
+    activation_name,
     activations_with_output_derivative,
     derivative_from_output,
-    serialize_activation,
 )
 from keras_rk.compiled_adjoint import integrate_with_adjoint
 from keras_rk.integrate import integrate, runge_kutta_step
@@ -163,7 +163,7 @@ class RKBlock(StackedStepsBlock):
             problems.append("return_trajectory=True")
         if derivative_from_output(self.activation) is None:
             problems.append(
-                f"activation {serialize_activation(self.activation)!r} is not one of "
+                f"activation {activation_name(self.activation)!r} is not one of "
                 f"{activations_with_output_derivative()}"
             )
         if problems:
