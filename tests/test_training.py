@@ -210,7 +210,9 @@ def fit_with_early_stopping(backup_dir, extra=(), epochs=5):
     x = rng.normal(size=(40, 2)).astype("float32")
     y = (x[:, 0] > 0).astype("int32")
     x_val = rng.normal(size=(40, 2)).astype("float32")
-    y_val = (x_val[:, 0] > 0).astype("int32")
+    # Validation labels are the training rule flipped: the validation loss rises as
+    # training goes on, so the best epoch is an early one, before any interruption.
+    y_val = (x_val[:, 0] <= 0).astype("int32")
     model = keras_rk.build(tableau="euler", depth=2, width=3)
     model.compile(optimizer=keras.optimizers.Adam(0.05), loss="sparse_categorical_crossentropy")
     stopper = ResumableEarlyStopping(monitor="val_loss", patience=10, restore_best_weights=True)
@@ -235,6 +237,8 @@ def test_early_stopping_with_best_weights_resumes_to_the_same_model(tmp_path):
     for key in history:
         assert resumed_history[key] == pytest.approx(history[key], rel=1e-5), key
     assert resumed_stopper.best_epoch == stopper.best_epoch
+    # The best weights predate the interruption, so they came from the state file.
+    assert stopper.best_epoch < 3, history["val_loss"]
     assert_same_weights(resumed, reference)  # the best epoch's weights, restored at the end
 
 
