@@ -3,6 +3,7 @@
 import importlib.util
 from pathlib import Path
 
+import keras
 import pytest
 
 from keras_rk.datasets import images
@@ -44,6 +45,17 @@ def test_conv_example_quick():
 def test_benchmark_quick():
     result = load("benchmarks/bench_images.py").main(quick=True)
     assert result["peak_gflops"] > 0 and result["rows"][0]["images_per_second"] > 0
+
+
+def test_step_parts_benchmark_small():
+    if keras.backend.backend() != "jax":
+        pytest.skip("the parts are compiled with jax.jit")
+    result = load("benchmarks/bench_step_parts.py").main(width=800, depth=2, repeats=1, seconds=0.2)
+    parts = result["keras_jax_ms"]
+    assert set(parts) == {"forward sweep", "forward + adjoint gradient",
+                          "kernel-gradient product", "Adam and the rest of the step"}  # fmt: skip
+    assert 0 < parts["forward sweep"] and 0 < result["step_ms"]
+    assert result.get("bound_ms", 1.0) > 0
 
 
 def test_flops_per_sample_of_the_paper_network():
