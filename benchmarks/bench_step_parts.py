@@ -14,7 +14,8 @@ and beside them the same work done by the fastest kernels this machine offers,
 PyTorch's (oneDNN matmuls, ``torch.bmm``, its fused Adam), timed in the
 same process. A step needs two sweeps (forward and the costate sweep, each 400
 such products), the kernel-gradient product and the Adam update, so the sum of
-the fastest kernels bounds the speed of any implementation built from them.
+the fastest kernels bounds the speed of any implementation built from them. The
+parts are compared with the paper's PyTorch structure timed in the same process.
 
     KERAS_BACKEND=jax python benchmarks/bench_step_parts.py          # ~2 min
 """
@@ -126,7 +127,7 @@ def torch_parts(batch_size, width, depth, repeats):
 
 def main(batch_size=5, width=900, depth=100, repeats=5, seconds=10.0):
     import keras
-    from bench_images import images_per_second
+    from bench_images import images_per_second, paper_style_images_per_second
 
     if keras.backend.backend() != "jax":
         raise SystemExit("run with KERAS_BACKEND=jax: the parts are compiled with jax.jit")
@@ -153,7 +154,12 @@ def main(batch_size=5, width=900, depth=100, repeats=5, seconds=10.0):
     print(f"fastest of each: 2 x sweep {sweep * 1e3:.1f} + product {product * 1e3:.1f} "
           f"+ Adam {adam * 1e3:.1f} = {bound * 1e3:.1f} ms, "
           f"at best {batch_size / bound:.1f} images/s")  # fmt: skip
-    return {"keras_jax_ms": ours, "step_ms": step, "torch_ms": fastest, "bound_ms": bound}
+    paper = paper_style_images_per_second(batch_size, width=width, depth=depth, seconds=seconds)
+    print(f"paper-style PyTorch, same process: {paper:.1f} images/s; keras_rk / it "
+          f"{batch_size / step / paper:.2f}x; fastest-kernel bound / it "
+          f"{batch_size / bound / paper:.2f}x")  # fmt: skip
+    return {"keras_jax_ms": ours, "step_ms": step, "torch_ms": fastest, "bound_ms": bound,
+            "paper_images_per_second": paper}  # fmt: skip
 
 
 if __name__ == "__main__":
