@@ -119,7 +119,7 @@ def torch_parts(batch_size, width, depth, repeats):
     except (RuntimeError, TypeError):
         optimizer = torch.optim.Adam([weight], foreach=True)
     return {
-        "sweep (400 products)": best_seconds(sweep, repeats),
+        f"sweep ({4 * depth} products)": best_seconds(sweep, repeats),
         "kernel-gradient product": best_seconds(product, repeats),
         "Adam update": best_seconds(optimizer.step, repeats),
     }
@@ -147,7 +147,7 @@ def main(batch_size=5, width=900, depth=100, repeats=5, seconds=10.0):
     for name, value in fastest.items():
         print(f"  {name:32s} {value * 1e3:7.1f} ms")
     # The fastest kernel measured for each part; a step needs two sweeps.
-    sweep = min(ours["forward sweep"], fastest["sweep (400 products)"])
+    sweep = min(ours["forward sweep"], fastest[f"sweep ({4 * depth} products)"])
     product = min(ours["kernel-gradient product"], fastest["kernel-gradient product"])
     adam = min(ours["Adam and the rest of the step"], fastest["Adam update"])
     bound = 2 * sweep + product + adam
