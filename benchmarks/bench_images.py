@@ -78,6 +78,17 @@ def memory_bandwidth(num_values=81_000_000, repeats=3, threads=None):
     return 3 * 4 * num_values / min(times) / 1e9
 
 
+def best_seconds(fn, repeats=5):
+    """Best wall time of ``fn()`` over `repeats` runs, after one warm-up run."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
 def matmul_peak(size=2048, repeats=5):
     """Best float32 GFLOP/s of an n x n matmul, by numpy and by the backend."""
     import keras
@@ -87,13 +98,7 @@ def matmul_peak(size=2048, repeats=5):
     b = rng.standard_normal((size, size), dtype=np.float32)
 
     def best(fn):
-        fn()
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        return 2 * size**3 / min(times) / 1e9
+        return 2 * size**3 / best_seconds(fn, repeats) / 1e9
 
     numpy_peak = best(lambda: a @ b)
     ta, tb = keras.ops.convert_to_tensor(a), keras.ops.convert_to_tensor(b)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 
@@ -33,16 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for bench_imag
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-
-def best_seconds(fn, repeats=5):
-    """Best wall time of ``fn()`` over `repeats` runs, after one warm-up run."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from bench_images import best_seconds  # noqa: E402
 
 
 def keras_parts(batch_size, width, depth, repeats):
