@@ -30,14 +30,20 @@ def build(
     step_size_mode: str = "fixed",
     remat: bool = False,
     gradient: str = "autodiff",
+    classifier_activation: Any = "softmax",
 ) -> keras.Model:
     """An uncompiled classifier x -> softmax(W y[L] + mu) (section 3).
 
     Layers: ``Augment`` (R^input_dim -> R^width), then either an ``RKBlock`` of
     `depth` steps of `tableau` (EulerNet for 'euler', RK4Net for 'rk4') or, for
     ``architecture='standard'``, a ``StandardBlock`` of `depth` layers (StandardNet),
-    then a trainable softmax classifier ``Dense(num_classes)``. The output is class
-    probabilities, so compile with ``loss='sparse_categorical_crossentropy'``.
+    then a trainable classifier ``Dense(num_classes)``. With the default
+    ``classifier_activation='softmax'`` the output is class probabilities, so
+    compile with ``loss='sparse_categorical_crossentropy'``; with ``None`` it is
+    logits, the numerically safer choice for training: compile with
+    ``keras.losses.SparseCategoricalCrossentropy(from_logits=True)``. Under a mixed
+    precision policy the classifier computes in float32 (Keras's advice for the last
+    layer), so its output is float32.
 
     Args:
         tableau: name of a registered tableau or a ``ButcherTableau``; default
@@ -61,12 +67,18 @@ def build(
         remat: rematerialise each step in the backward pass; see ``RKBlock``.
         gradient: 'autodiff' or 'adjoint' (a hand-written reverse sweep, faster
             at small batches); see ``RKBlock``.
+        classifier_activation: the classifier's activation, as in
+            ``keras.applications``: 'softmax' (default), any Keras activation, or
+            ``None`` for logits.
 
     Example:
 
     >>> model = build(tableau="rk4", depth=10, width=4, input_dim=2, num_classes=2)
     >>> model.output_shape
     (None, 2)
+    >>> logits = build(depth=2, width=4, classifier_activation=None)
+    >>> logits.get_layer("classifier").activation.__name__
+    'linear'
     """
     depth = _checks.positive_int(depth, "depth")
     width = _checks.positive_int(width, "width")
@@ -85,6 +97,7 @@ def build(
     _checks.one_of(architecture, "architecture", ARCHITECTURES)
     if lift_seed is not None:
         _checks.non_negative_int(lift_seed, "lift_seed")
+    classifier_activation = _classifier_activation(classifier_activation)
 
     inputs = keras.Input(shape=(input_dim,), name="inputs")
     features = Augment(width, mode=lift, seed=lift_seed, name="augment")(inputs)
@@ -117,5 +130,26 @@ def build(
         )
         default_name = f"{block.tableau.name}_net"
     features = block(features)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="classifier")(features)
+    # Under mixed precision the head runs in float32: a bfloat16 softmax rounds
+    # close probabilities together and flips predictions.
+    policy = keras.config.dtype_policy()
+    head_dtype = "float32" if policy.compute_dtype != policy.variable_dtype else None
+    outputs = keras.layers.Dense(
+        num_classes, activation=classifier_activation, dtype=head_dtype, name="classifier"
+    )(features)
     return keras.Model(inputs, outputs, name=name or default_name)
+
+
+def _classifier_activation(value: Any):
+    """None (logits), a Keras activation's name or a callable; a clear error otherwise."""
+    if value is None or callable(value):
+        return value
+    try:
+        keras.activations.get(value)
+    except (ValueError, TypeError):
+        raise ValueError(
+            f"Received an invalid value for `classifier_activation`, expected None "
+            f"(logits), 'softmax' or another Keras activation. "
+            f"Received: classifier_activation={value!r}"
+        ) from None
+    return value

@@ -110,3 +110,53 @@ def test_every_registered_tableau_builds_and_runs():
     for name in keras_rk.available_tableaus():
         out = to_numpy(keras_rk.build(tableau=name, depth=2, width=3)(x))
         np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_classifier_activation_none_gives_the_logits_of_the_softmax_model(tmp_path):
+    keras.utils.set_random_seed(2)
+    x, _ = two_circles(20, seed=4)
+    probabilities = keras_rk.build(tableau="euler", depth=3, width=4, lift="random", lift_seed=0)
+    logits = keras_rk.build(
+        tableau="euler", depth=3, width=4, lift="random", lift_seed=0, classifier_activation=None
+    )
+    logits.set_weights(probabilities.get_weights())
+    out = logits.predict(x, verbose=0)
+    np.testing.assert_allclose(
+        to_numpy(keras.ops.softmax(out)), probabilities.predict(x, verbose=0), rtol=1e-5, atol=1e-7
+    )
+    # Logits are not probabilities: rows do not sum to one.
+    assert not np.allclose(out.sum(axis=1), 1.0)
+    path = tmp_path / "logits.keras"
+    logits.save(path)
+    np.testing.assert_allclose(keras.saving.load_model(path).predict(x, verbose=0), out, rtol=1e-6)
+
+
+def test_classifier_activation_is_checked():
+    with pytest.raises(ValueError, match=r"`classifier_activation`.*Received: classifier_activation='softmx'"):
+        keras_rk.build(depth=2, width=4, classifier_activation="softmx")
+
+
+@pytest.mark.slow
+def test_mixed_bfloat16_predictions_agree_with_float32():
+    # The head runs in float32 under a mixed policy (Keras's advice), so its output
+    # is float32; a trained model's classes then agree with float32 on >= 99% of
+    # points (measured 99.85-99.95% on all three backends; the rest is the bfloat16
+    # arithmetic of the RK steps near the decision boundary).
+    keras.utils.set_random_seed(0)
+    x, y = two_circles(400, seed=1)
+    xv, _ = two_circles(2000, seed=2)
+    settings = dict(tableau="rk4", depth=20, width=8, lift="random", lift_seed=0, step_size=0.1)
+    model = keras_rk.build(**settings)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=20, epochs=5, verbose=0)
+    expected = model.predict(xv, verbose=0)
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        mixed = keras_rk.build(**settings)
+        mixed.set_weights(model.get_weights())
+        predicted = mixed.predict(xv, verbose=0)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert predicted.dtype == np.float32
+    agreement = np.mean(predicted.argmax(axis=1) == expected.argmax(axis=1))
+    assert agreement >= 0.99, agreement
