@@ -50,7 +50,7 @@ def _warn_if_order_is_wrong(tableau: ButcherTableau, origin: str) -> None:
         return
     really = f"at least {verified}" if verified == order_conditions.MAX_ORDER else verified
     warnings.warn(
-        f"keras_rk: tableau '{tableau.name}' from {origin} claims order={tableau.order}, "
+        f"keras_rk: {origin}: tableau '{tableau.name}' claims order={tableau.order}, "
         f"but by Butcher's order conditions (checked up to order "
         f"{order_conditions.MAX_ORDER}, relative tolerance {order_conditions.ORDER_RTOL:g}) "
         f"it has order {really}. Fix its `order` or its coefficients.",
@@ -121,7 +121,7 @@ def load_entry_points(
             )
         found[name] = tableau
         origin[name] = _describe(entry_point)
-        _warn_if_order_is_wrong(tableau, origin[name])
+        _warn_if_order_is_wrong(tableau, f"tableau plugin {origin[name]}")
     return found
 
 
