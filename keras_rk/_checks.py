@@ -6,6 +6,8 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+import numpy as np
+
 
 def positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
@@ -47,3 +49,29 @@ def one_of(value: Any, name: str, choices: tuple[str, ...]) -> str:
             f"{list(choices)}. Received: {name}={value!r}"
         )
     return value
+
+
+def class_labels(labels: Any, name: str, num_classes: int) -> np.ndarray:
+    """`labels` as an integer array after checking every one is a class index.
+
+    Integer dtypes pass as they are; floats must hold whole numbers and become
+    int64. Raises a ValueError naming `name`, the first bad label and its index.
+    """
+    array = np.asarray(labels)
+    if array.dtype.kind not in "iuf":
+        raise ValueError(
+            f"Received an invalid value for `{name}`, expected integer class labels in "
+            f"[0, {num_classes}). Received: {name} of dtype {array.dtype}"
+        )
+    bad = (array < 0) | (array >= num_classes)
+    if array.dtype.kind == "f":
+        bad |= ~np.isfinite(array) | (array != np.floor(array))
+    if np.any(bad):
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        index = ", ".join(map(str, where))
+        raise ValueError(
+            f"Received an invalid value for `{name}`, expected integer class labels in "
+            f"[0, {num_classes}). Received: {name}[{index}]={array[where].item()!r}, the "
+            f"first of {int(bad.sum())} bad labels"
+        )
+    return array if array.dtype.kind in "iu" else array.astype(np.int64)

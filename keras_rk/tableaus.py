@@ -11,10 +11,13 @@ publishes its own (see ``keras_rk.registry``).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from keras_rk import order_conditions
 
 # Coefficients are checked against their consistency conditions with this
 # absolute tolerance: loose enough for decimal literals such as 0.1 + 0.2, tight
@@ -75,7 +78,8 @@ class ButcherTableau:
         b: the s weights; they must sum to 1 (consistency).
         c: the s nodes; they must be the row sums of A.
         name: the name the tableau is registered and looked up under.
-        order: the classical order of accuracy, a positive integer.
+        order: the classical order of accuracy claimed, a positive integer; see
+            ``verified_order`` for the order the coefficients really have.
         reference: where the coefficients come from, free text.
 
     Raises:
@@ -137,6 +141,17 @@ class ButcherTableau:
     def num_stages(self) -> int:
         """s, the number of stages."""
         return len(self.b)
+
+    @functools.cached_property
+    def verified_order(self) -> int:
+        """The order the coefficients really have, by Butcher's order conditions.
+
+        Computed once, with float64 coefficients and the relative tolerance
+        ``order_conditions.ORDER_RTOL``; checked up to ``order_conditions.MAX_ORDER``
+        (a result equal to it means "at least"). The registry warns when it differs
+        from the claimed ``order``.
+        """
+        return order_conditions.verified_order(self.a, self.b)
 
     @property
     def is_explicit(self) -> bool:

@@ -4,7 +4,7 @@
 
 - after every epoch, the whole training state (weights, optimizer variables, the
   epoch reached and the per-epoch metrics so far) is written to one file,
-  atomically (a temporary file, then ``os.replace``), so a kill leaves either the
+  atomically (a temporary file, fsynced, then ``os.replace``), so a kill leaves either the
   previous state or the new one, never a mix;
 - the batches of epoch e are a permutation drawn from ``(seed, e)``, not from a
   random stream that advances with training, so a run resumed at epoch e sees
@@ -28,11 +28,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import keras
 import numpy as np
+
+from keras_rk import _checks
+from keras_rk.results import atomic_write
 
 STATE_FILE = "training_state.npz"
 
@@ -184,16 +186,13 @@ def save_state(
         "stopped": stopped,
         "num_weights": len(model.weights),
         "num_optimizer_variables": len(optimizer.variables),
+        "backend": keras.backend.backend(),
     }
     backup_dir.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=backup_dir, suffix=".npz.tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, meta=np.array(json.dumps(meta)), **arrays)
-        os.replace(temporary, backup_dir / STATE_FILE)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write(
+        backup_dir / STATE_FILE,
+        lambda file: np.savez(file, meta=np.array(json.dumps(meta)), **arrays),
+    )
 
 
 def load_state(backup_dir: Path, model: keras.Model) -> TrainingState:
@@ -218,6 +217,14 @@ def load_state(backup_dir: Path, model: keras.Model) -> TrainingState:
             f"The training state {path} cannot be read ({type(error).__name__}: {error}). "
             f"Move it away to start this training from scratch."
         ) from None
+    backend = keras.backend.backend()
+    if meta.get("backend", backend) != backend:  # files from before it was stored pass
+        raise ValueError(
+            f"The training state {path} was written with the {meta['backend']} backend, "
+            f"but this run uses {backend}; resumed, it would not give the numbers of an "
+            f"uninterrupted run. Set KERAS_BACKEND={meta['backend']}, or move the file "
+            f"away to start this training from scratch."
+        )
     saved_shapes = [tuple(w.shape) for w in weights]
     model_shapes = [tuple(v.shape) for v in model.weights]
     if saved_shapes != model_shapes:
@@ -279,17 +286,28 @@ def resumable_fit(
     """``model.fit`` that resumes from ``backup_dir`` where a killed run stopped.
 
     The model must be compiled (its ``steps_per_execution`` is used as it is).
+    `epochs` is the number of epochs the run reaches in all, at least 1. Labels
+    `y` and those of `validation_data` must be class indices in
+    [0, number of model outputs). A state file written under another Keras
+    backend is refused.
     Callbacks that are ``ResumableCallback`` get the restored history first.
     Returns the per-epoch metrics of all epochs, those of earlier, killed runs
     included (Keras's ``History`` of this call would hold only the epochs run in
     this process).
     """
     x, y = check_training_arrays(x, y)
+    epochs = _checks.positive_int(epochs, "epochs")  # Keras's fit returns {} for 0
     backup_dir = Path(backup_dir)
     if getattr(model, "optimizer", None) is None:
         raise ValueError("`model` must be compiled before `resumable_fit`.")
-    if not model.built:
-        model(np.asarray(x)[:1])
+    # One forward pass builds the model and gives the number of classes (a
+    # single sigmoid unit has two).
+    num_classes = max(2, int(keras.ops.shape(model(x[:1]))[-1]))
+    y = _checks.class_labels(y, "y", num_classes)
+    if isinstance(validation_data, (tuple, list)) and len(validation_data) >= 2:
+        x_val, y_val, *rest = validation_data
+        y_val = _checks.class_labels(y_val, "validation_data[1]", num_classes)
+        validation_data = (x_val, y_val, *rest)
     state = load_state(backup_dir, model)
     history = state.history
     resumables = [c for c in callbacks if isinstance(c, ResumableCallback)]

@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 import subprocess
@@ -254,3 +255,79 @@ def test_a_stopped_run_is_not_trained_further_on_resume(tmp_path):
     assert len(resumed_history["loss"]) == 3
     assert int(keras.ops.convert_to_numpy(resumed.optimizer.iterations)) == 3 * 8
     assert_same_weights(resumed, reference)
+
+
+# ---------------------------------------------------------------- what is taken on trust
+
+
+def two_class_data():
+    x = np.random.default_rng(0).normal(size=(10, 2)).astype("float32")
+    return x, (x[:, 0] > 0).astype("int32")
+
+
+@pytest.mark.parametrize("bad", [5, -1])
+def test_training_labels_outside_the_classes_are_refused(tmp_path, bad):
+    x, y = two_class_data()
+    y[3] = bad
+    with pytest.raises(
+        ValueError,
+        match=rf"`y`, expected integer class labels in \[0, 2\)\. Received: y\[3\]={bad},",
+    ):
+        resumable_fit(small_model(), x, y, backup_dir=tmp_path, epochs=1, batch_size=5, seed=0)
+    assert not (tmp_path / STATE_FILE).exists()
+
+
+def test_validation_labels_outside_the_classes_are_refused(tmp_path):
+    x, y = two_class_data()
+    with pytest.raises(
+        ValueError,
+        match=r"`validation_data\[1\]`, expected integer class labels in \[0, 2\)\. Received: validation_data\[1\]\[0\]=7,",
+    ):
+        resumable_fit(small_model(), x, y, backup_dir=tmp_path, epochs=1, batch_size=5, seed=0,
+                      validation_data=(x, np.full(10, 7)))  # fmt: skip
+
+
+def test_whole_float_validation_labels_are_accepted(tmp_path):
+    x, y = two_class_data()
+    history = resumable_fit(small_model(), x, y, backup_dir=tmp_path, epochs=1, batch_size=5,
+                            seed=0, validation_data=(x, y.astype("float32")))  # fmt: skip
+    assert len(history["val_loss"]) == 1
+
+
+def test_zero_epochs_is_an_error_not_an_empty_history(tmp_path):
+    # Keras's own fit accepts epochs=0 and returns {}; here `epochs` is the total a
+    # resumed run reaches, and an empty history only fails later, far from the cause.
+    x, y = two_class_data()
+    with pytest.raises(
+        ValueError, match=r"`epochs`, expected a positive integer\. Received: epochs=0"
+    ):
+        resumable_fit(small_model(), x, y, backup_dir=tmp_path, epochs=0, batch_size=5, seed=0)
+
+
+def test_state_file_is_fsynced_before_it_replaces_the_old_one(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: events.append("fsync") or real_fsync(fd))
+    monkeypatch.setattr(os, "replace", lambda *a: events.append("replace") or real_replace(*a))
+    x, y = two_class_data()
+    resumable_fit(small_model(), x, y, backup_dir=tmp_path, epochs=1, batch_size=5, seed=0)
+    assert events == ["fsync", "replace"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [STATE_FILE]
+
+
+def test_state_written_by_another_backend_is_refused(tmp_path):
+    x, y = two_class_data()
+    resumable_fit(small_model(), x, y, backup_dir=tmp_path, epochs=1, batch_size=5, seed=0)
+    path = tmp_path / STATE_FILE
+    with np.load(path) as data:
+        arrays = {key: data[key] for key in data.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    assert meta["backend"] == keras.backend.backend()
+    meta["backend"] = "other"
+    np.savez(path, meta=np.array(json.dumps(meta)), **arrays)
+    with pytest.raises(
+        ValueError,
+        match=rf"{STATE_FILE} was written with the other backend, but this run uses "
+        rf"{keras.backend.backend()}.*KERAS_BACKEND=other",
+    ):
+        resumable_fit(small_model(), x, y, backup_dir=tmp_path, epochs=2, batch_size=5, seed=0)

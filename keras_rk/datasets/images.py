@@ -13,12 +13,14 @@
 4. ``tensorflow_datasets``, when it is installed.
 
 The IDX parser is our own (numpy only); a file with a wrong magic number, wrong
-sizes or a truncated gzip stream raises ``CorruptDataError`` naming the file.
+sizes, a truncated gzip stream or more data than the header declares raises
+``CorruptDataError`` naming the file.
 """
 
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zlib
 from pathlib import Path
@@ -39,6 +41,9 @@ FILES = {
 IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
 LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
 IMAGE_SIZE = 28
+# The largest IDX file read. MNIST's largest is 47 MB; a header declaring more
+# than this is corrupt, and reading it would cost that much memory.
+MAX_IDX_BYTES = 10**9
 NUM_CLASSES = 10
 CLASS_NAMES = {
     "mnist": tuple(str(digit) for digit in range(10)),
@@ -61,41 +66,58 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Reads one IDX file of unsigned bytes (gzipped when the name ends in .gz).
 
     Returns uint8 images (n, 28, 28) for magic 0x00000803 or labels (n,) for
-    0x00000801. Raises ``CorruptDataError`` naming the file otherwise.
+    0x00000801. Raises ``CorruptDataError`` naming the file otherwise. The cost is
+    bounded by the header: at most the declared size (itself at most
+    ``MAX_IDX_BYTES``) plus one byte is decompressed, so a small gzip file that
+    inflates to gigabytes is refused after reading no more than it declared.
     """
     path = Path(path)
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as stream:
-                data = stream.read()
-        else:
-            data = path.read_bytes()
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as stream:
+            return _parse_idx(stream, path)
     except (OSError, EOFError, zlib.error) as error:
         # gzip raises EOFError for a truncated stream, BadGzipFile (an OSError)
         # for a file that is not gzip at all.
         raise CorruptDataError(f"Cannot read the IDX file {path}: {error}") from error
-    if len(data) < 8:
+
+
+def _parse_idx(stream, path: Path) -> np.ndarray:
+    head = stream.read(4)
+    if len(head) < 4:
         raise CorruptDataError(
-            f"The IDX file {path} is too short ({len(data)} bytes) to hold a header."
+            f"The IDX file {path} is too short ({len(head)} bytes) to hold a header."
         )
-    magic = int.from_bytes(data[:4], "big")
+    magic = int.from_bytes(head, "big")
     if magic not in (IMAGES_MAGIC, LABELS_MAGIC):
         raise CorruptDataError(
             f"The IDX file {path} has magic number 0x{magic:08x}; expected 0x{IMAGES_MAGIC:08x} "
             f"(images) or 0x{LABELS_MAGIC:08x} (labels) of unsigned bytes."
         )
     num_dims = magic & 0xFF
-    header = 4 + 4 * num_dims
-    if len(data) < header:
+    dims = stream.read(4 * num_dims)
+    if len(dims) < 4 * num_dims:
         raise CorruptDataError(f"The IDX file {path} is truncated inside its header.")
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(num_dims))
-    expected = header + int(np.prod(shape))
-    if len(data) != expected:
+    header = 4 + 4 * num_dims
+    shape = tuple(int.from_bytes(dims[4 * i : 4 * i + 4], "big") for i in range(num_dims))
+    size = math.prod(shape)  # Python ints: four 32-bit sizes cannot overflow to 0
+    if size > MAX_IDX_BYTES:
         raise CorruptDataError(
-            f"The IDX file {path} declares shape {shape} ({expected} bytes with the "
-            f"header) but holds {len(data)} bytes; it is truncated or corrupt."
+            f"The IDX file {path} declares shape {shape}, {size} bytes of data; expected "
+            f"at most {MAX_IDX_BYTES} bytes. It is corrupt or not MNIST-like data."
         )
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+    data = stream.read(size)
+    if len(data) < size:
+        raise CorruptDataError(
+            f"The IDX file {path} declares shape {shape} ({header + size} bytes with the "
+            f"header) but holds {header + len(data)} bytes; it is truncated or corrupt."
+        )
+    if stream.read(1):
+        raise CorruptDataError(
+            f"The IDX file {path} declares shape {shape} ({header + size} bytes with the "
+            f"header) but holds more (reading stopped at {header + size + 1} bytes); it "
+            f"has trailing data or is corrupt."
+        )
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
 
 
 def _find_file(directory: Path, stem: str) -> Path | None:

@@ -2,7 +2,10 @@
 the errors. MNIST has no offline copy here, so the tests write small IDX files."""
 
 import gzip
+import math
+import re
 import struct
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -93,6 +96,59 @@ def test_read_idx_not_gzip_and_too_short(tmp_path):
     short.write_bytes(b"\x00\x00")
     with pytest.raises(CorruptDataError, match=r"tiny\.idx is too short"):
         read_idx(short)
+
+
+def test_gzip_bomb_stops_at_the_declared_size(tmp_path, monkeypatch):
+    # A valid header for 2 images (1,568 bytes), then 64 MiB of zeros: about
+    # 64 KiB on disk. Only the declared size and one byte may be decompressed.
+    path = tmp_path / "bomb.idx.gz"
+    with gzip.open(path, "wb", compresslevel=1) as file:
+        file.write(struct.pack(">IIII", 0x00000803, 2, 28, 28))
+        chunk = bytes(1 << 20)
+        for _ in range(64):
+            file.write(chunk)
+    assert path.stat().st_size < 1 << 20
+    read = []
+    real_open = gzip.open
+
+    def counting_open(*args, **kwargs):
+        stream = real_open(*args, **kwargs)
+        real_read = stream.read
+        stream.read = lambda size=-1: read.append(len(chunk := real_read(size))) or chunk
+        return stream
+
+    monkeypatch.setattr(images.gzip, "open", counting_open)
+    tracemalloc.start()
+    try:
+        with pytest.raises(
+            CorruptDataError,
+            match=r"bomb\.idx\.gz declares shape \(2, 28, 28\) \(1584 bytes with the header\) but holds more \(reading stopped at 1585 bytes\)",
+        ):
+            read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert sum(read) <= 1585, read
+    assert peak < 8 << 20, f"peak {peak} bytes for a 1,584-byte file"
+
+
+@pytest.mark.parametrize(
+    "magic, shape",
+    [
+        # 2^16 * 2^24 * 2^24 = 2^64: 0 in int64, which np.prod returned.
+        (0x00000803, (1 << 16, 1 << 24, 1 << 24)),
+        (0x00000801, ((1 << 32) - 1,)),
+    ],
+)
+def test_huge_or_overflowing_dimensions_are_refused_before_reading(tmp_path, magic, shape):
+    path = tmp_path / "huge.idx"
+    path.write_bytes(struct.pack(">I", magic) + b"".join(struct.pack(">I", n) for n in shape))
+    size = math.prod(shape)
+    with pytest.raises(
+        CorruptDataError,
+        match=rf"huge\.idx declares shape {re.escape(str(shape))}, {size} bytes of data; expected at most 1000000000 bytes",
+    ):
+        read_idx(path)
 
 
 @pytest.mark.parametrize("gz", [True, False])
