@@ -5,8 +5,8 @@ from conftest import finite_difference_gradient, gradient, to_numpy
 
 import keras_rk
 from keras_rk import ConvRKBlock
-from keras_rk.conv_integrate import conv_runge_kutta_step
-from keras_rk.integrate import integrate
+from keras_rk.loop import integrate
+from keras_rk.rk import conv_runge_kutta_step
 
 
 def numpy_conv_same(y, kernel):

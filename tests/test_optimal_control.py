@@ -1,4 +1,4 @@
-"""keras_rk.adjoint: the discrete adjoint (eqs. 3.20-3.26) against the backend's
+"""keras_rk.optimal_control: the discrete adjoint (eqs. 3.20-3.26) against the backend's
 automatic differentiation, and the bilinear invariant p . delta y."""
 
 import keras
@@ -7,7 +7,7 @@ import pytest
 from conftest import gradient, to_numpy
 
 import keras_rk
-from keras_rk import adjoint
+from keras_rk import optimal_control as adjoint
 
 EXPLICIT = ["euler", "heun", "rk4"]
 IMPLICIT = ["implicit_midpoint", "gauss_legendre_2"]

@@ -1,4 +1,4 @@
-"""The math of keras_rk.integrate, checked against exact solutions and by hand."""
+"""The step math of keras_rk.rk and the loop of keras_rk.loop, checked against exact solutions and by hand."""
 
 import math
 
@@ -9,7 +9,8 @@ import scipy.linalg
 from conftest import finite_difference_gradient, gradient, to_numpy
 
 import keras_rk
-from keras_rk.integrate import integrate, runge_kutta_step, standard_step
+from keras_rk.loop import integrate
+from keras_rk.rk import runge_kutta_step, standard_step
 
 ALL_TABLEAUS = keras_rk.available_tableaus()
 LINEAR = keras.activations.get("linear")
