@@ -14,11 +14,11 @@ Example:
 >>> import numpy as np
 >>> from keras import ops
 >>> final, (states,) = loop(lambda y, k: (y + k, (y + k,)), ops.zeros((2,)),
-...                         (np.ones((3, 2)),), output_shapes=[(2,)])
+...                         (np.ones((3, 2), "float32"),), output_shapes=[(2,)])
 >>> np.asarray(states, dtype=float).tolist()
 [[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]
->>> np.asarray(integrate(lambda y, k: y * k, ops.ones((1, 1)), (np.full((3,), 2.0),)),
-...            dtype=float).tolist()
+>>> doubling = np.full((3,), 2.0, "float32")
+>>> np.asarray(integrate(lambda y, k: y * k, ops.ones((1, 1)), (doubling,)), dtype=float).tolist()
 [[8.0]]
 """
 
