@@ -48,8 +48,14 @@ from keras import ops
 
 from keras_rk.activations import derivative_from_output
 from keras_rk.loop import loop
-from keras_rk.rk import Activation, dense_field, dense_pullback, solve_stages, tableau_stages
-from keras_rk.rk import weighted_sum
+from keras_rk.rk import (
+    Activation,
+    dense_field,
+    dense_pullback,
+    solve_stages,
+    tableau_stages,
+    weighted_sum,
+)
 from keras_rk.tableaus import ButcherTableau
 
 

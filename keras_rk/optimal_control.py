@@ -15,7 +15,8 @@ tableau the stages of the last fixed-point sweep). This module runs that
 recursion itself, from l = L-1 down to 0 in the compiled loop of
 ``keras_rk.loop``, with the stage recursion and pullback of ``keras_rk.rk``; the
 backend's automatic differentiation is used only for the small pieces that are
-not RK steps (``keras_rk._autodiff``): the elementwise derivative act'(z), the head and loss (which give
+not RK steps (``keras_rk._autodiff``): act'(z) of activations other than
+``keras_rk.activations.derivative``'s exact ones, the head and loss (which give
 p[L]), layers before the RK block (which take p[0] to the input gradient), and
 the map from step-size parameters to step sizes. See docs/adjoint.md for the
 derivation in the library's row-vector convention and why this equals
@@ -51,7 +52,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from keras_rk._autodiff import grad
+from keras_rk._autodiff import detached, grad, layer_pullback, layer_values, stateless_call
 from keras_rk.activations import derivative
 from keras_rk.layers.rk_block import RKBlock
 from keras_rk.loop import integrate, loop
@@ -68,12 +69,6 @@ from keras_rk.rk import (
 from keras_rk.tableaus import ButcherTableau
 
 __all__ = ["costate_trajectory", "gradients", "tangent_trajectory"]
-
-
-def _value(variable):
-    """A plain tensor (no autodiff history) holding a variable's value."""
-    tensor = ops.convert_to_tensor(variable)
-    return tensor.detach() if hasattr(tensor, "detach") else tensor
 
 
 # ---------------------------------------------------------------------------
@@ -99,12 +94,12 @@ def _check_costate_tableau(forward: ButcherTableau, costate: ButcherTableau | No
 
 
 def _block_weights(block: RKBlock, dtype):
-    kernel = ops.cast(_value(block.kernel), dtype)
-    bias = ops.cast(_value(block.bias), dtype)
+    kernel = ops.cast(detached(block.kernel), dtype)
+    bias = ops.cast(detached(block.bias), dtype)
     if block.step_size_mode == "fixed":
         steps = ops.full((block.num_steps,), block.step_size, dtype=dtype)
     else:
-        steps = ops.cast(block.step_sizes(_value(block.step_parameters)), dtype)
+        steps = ops.cast(block.step_sizes(detached(block.step_parameters)), dtype)
     return kernel, bias, steps
 
 
@@ -114,7 +109,9 @@ def _forward_states(block: RKBlock, y0, kernel, bias, steps):
     iterations = block.num_implicit_iterations
 
     def step(y, step_kernel, step_bias, step_size):
-        return runge_kutta_step(y, step_kernel, step_bias, step_size, tableau, activation, iterations)
+        return runge_kutta_step(
+            y, step_kernel, step_bias, step_size, tableau, activation, iterations
+        )
 
     trajectory = ops.transpose(integrate(step, y0, (kernel, bias, steps), True), (1, 0, 2))
     return trajectory[:-1], trajectory[-1]
@@ -171,22 +168,18 @@ def _block_adjoint(
         stage_costates, pulled = solve_stages(pull, [p] * s, h, m, sweeps)
 
         # Gradients with xi_i = h b_i p_i (eq. 3.20's substitution), eq. (3.19)
-        # summed over the stages because u is the same in all of them (eq. 2.12).
-        grad_w, grad_b, grad_h = None, None, None
-        for i in range(s):
-            if tableau.b[i] == 0.0:
-                continue
+        # summed over the stages because u is the same in all of them (eq. 2.12);
+        # dF/dh through y[l+1] = y + h sum b_i k_i and Y_i = y + h sum a_ij k_j.
+        grad_w, grad_b, grad_h = 0.0, 0.0, 0.0
+        for i in (i for i in range(s) if tableau.b[i] != 0.0):
             xi, _ = dense_pullback((h * tableau.b[i]) * stage_costates[i], slopes[i], w)
-            gw = ops.einsum("bi,bj->ij", states[i], xi)
-            gb = ops.sum(xi, axis=0)
-            # dF/dh: through y[l+1] = y + h sum b_i k_i and Y_i = y + h sum a_ij k_j.
+            grad_w = grad_w + ops.einsum("bi,bj->ij", states[i], xi)
+            grad_b = grad_b + ops.sum(xi, axis=0)
             inner = tableau.b[i] * ops.sum(p * stages[i])
             increment = weighted_sum(None, 1.0, tableau.a[i], stages)
             if increment is not None:
                 inner = inner + h * tableau.b[i] * ops.sum(pulled[i] * increment)
-            grad_w = gw if grad_w is None else grad_w + gw
-            grad_b = gb if grad_b is None else grad_b + gb
-            grad_h = inner if grad_h is None else grad_h + inner
+            grad_h = grad_h + inner
         p = weighted_sum(p, h, costate.b, pulled)
         return p, (grad_w, grad_b, grad_h, p)
 
@@ -255,26 +248,6 @@ def _loss_function(loss: Any) -> Callable:
     return scalar_loss
 
 
-def _call(layer, trainable, non_trainable, inputs):
-    outputs, _ = layer.stateless_call(trainable, non_trainable, inputs)
-    return outputs
-
-
-def _pullback(layer, inputs, cotangent):
-    """Gradients of <layer(inputs), cotangent> for the layer's trainable weights
-    and its input, by the backend's autodiff (a small, non-RK layer)."""
-    trainable = [_value(v) for v in layer.trainable_variables]
-    non_trainable = [_value(v) for v in layer.non_trainable_variables]
-    count = len(trainable)
-
-    def inner(*args):
-        out = _call(layer, list(args[:count]), non_trainable, args[count])
-        return ops.sum(out * cotangent)
-
-    grads = grad(inner, trainable + [inputs])
-    return grads[:count], grads[count]
-
-
 def gradients(
     model: keras.Model,
     x,
@@ -333,23 +306,20 @@ def gradients(
             kernel, bias, steps = _block_weights(layer, value.dtype)
             value = _forward_states(layer, value, kernel, bias, steps)[1]
         else:
-            trainable = [_value(v) for v in layer.trainable_variables]
-            non_trainable = [_value(v) for v in layer.non_trainable_variables]
-            value = _call(layer, trainable, non_trainable, value)
+            value = stateless_call(layer, *layer_values(layer), value)
         inputs.append(value)
 
     by_variable: dict[int, Any] = {}
 
     # p[L] = grad F(y[L]), F = loss of the head (all layers after the last block).
     head = layers[last + 1 :]
-    head_trainable = [[_value(v) for v in layer.trainable_variables] for layer in head]
-    head_fixed = [[_value(v) for v in layer.non_trainable_variables] for layer in head]
+    head_trainable, head_fixed = zip(*[layer_values(layer) for layer in head]) if head else ((), ())
     sizes = [len(t) for t in head_trainable]
 
     def head_loss(*args):
         value, offset = args[-1], 0
         for layer, size, fixed in zip(head, sizes, head_fixed):
-            value = _call(layer, list(args[offset : offset + size]), fixed, value)
+            value = stateless_call(layer, list(args[offset : offset + size]), fixed, value)
             offset += size
         return scalar_loss(y, value)
 
@@ -371,17 +341,15 @@ def gradients(
             )
             found = {"kernel": g_kernel, "bias": g_bias}
             if layer.step_size_mode != "fixed":
-                parameters = _value(layer.step_parameters)
-                found["step_parameters"] = grad(
-                    lambda t, layer=layer, g=g_steps: ops.sum(
-                        ops.cast(layer.step_sizes(t), g.dtype) * g
-                    ),
-                    [parameters],
-                )[0]
+                sizes_pullback = lambda t, layer=layer, g=g_steps: ops.sum(
+                    ops.cast(layer.step_sizes(t), g.dtype) * g
+                )
+                parameters = detached(layer.step_parameters)
+                found["step_parameters"] = grad(sizes_pullback, [parameters])[0]
             for variable in layer.trainable_variables:
                 by_variable[id(variable)] = found[variable.name]
         else:
-            layer_grads, costate = _pullback(layer, layer_input, costate)
+            layer_grads, costate = layer_pullback(layer, layer_input, costate)
             for variable, g in zip(layer.trainable_variables, layer_grads):
                 by_variable[id(variable)] = g
 
