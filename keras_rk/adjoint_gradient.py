@@ -91,7 +91,7 @@ def _backward(upstream, kernel, stage_states, stage_values, step_size, tableau, 
             for i in range(s)
         ]
         _, state_cotangents = solve_stages(pull, bases, step_size, transposed, 0)
-        costate = costate + sum(state_cotangents[1:], state_cotangents[0])
+        costate = weighted_sum(costate, 1.0, [1.0] * s, state_cotangents)
         return costate, (ops.stack(field_cotangents),)
 
     stage_shape = (s,) + tuple(ops.shape(upstream))

@@ -63,7 +63,8 @@ def dense_pullback(cotangent, slope, kernel):
 def weighted_sum(base, step_size, coefficients: Sequence[float], terms):
     """base + h * sum_j coefficients[j] * terms[j], skipping zero coefficients.
 
-    ``base`` None stands for zero (then at least one coefficient must be nonzero)."""
+    ``base`` None stands for zero; with every coefficient zero the result is
+    ``base``. A Python ``h = 1.0`` adds no multiplication."""
     total = None
     for coefficient, term in zip(coefficients, terms):
         if coefficient == 0.0:
@@ -72,9 +73,9 @@ def weighted_sum(base, step_size, coefficients: Sequence[float], terms):
         total = term if total is None else total + term
     if total is None:
         return base
-    if base is None:
-        return step_size * total
-    return base + step_size * total
+    if not (isinstance(step_size, float) and step_size == 1.0):
+        total = step_size * total
+    return total if base is None else base + total
 
 
 def _order(matrix: Sequence[Sequence[float]]) -> list[int] | None:

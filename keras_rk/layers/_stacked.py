@@ -49,12 +49,13 @@ class StackedStepsBlock(keras.layers.Layer):
     This base checks and stores the shared arguments (``num_steps``,
     ``activation``, ``return_trajectory``, the initializers), adds the stacked
     weights ``kernel`` (L, *kernel shape) and ``bias`` (L, width), gives the
-    output shape and the shared config. ``build`` makes dense weights
-    (L, width, width) for a state (batch, width); a subclass with another state
-    (``ConvRKBlock``) sets ``state_rank`` and builds its weights through
-    ``_add_step_weights``. Subclasses write ``call``, usually as
-    ``keras_rk.loop.integrate(step, inputs, (self.kernel, self.bias), ...)``.
-    Not for direct use.
+    output shape (with or without the trajectory) and the shared config.
+    ``build`` makes dense weights (L, width, width) for a state (batch, width); a
+    subclass with another state (``ConvRKBlock``) sets ``state_rank``, builds its
+    weights through ``_add_step_weights`` and gives the state's shape in
+    ``_state_shape``. Subclasses write ``call``, usually as
+    ``keras_rk.loop.integrate(step, inputs, (self.kernel, self.bias), ...)``, and
+    add their own arguments to ``get_config``. Not for direct use.
     """
 
     # The rank of the state (batch first): 2 for (batch, width).
