@@ -10,7 +10,7 @@ cost of one training sample is computed from the model's sizes.
 
 Each batch size is timed with both gradients of ``RKBlock`` ('autodiff', the
 backend differentiating the step loop, and 'adjoint', the hand-written reverse
-sweep of ``keras_rk.compiled_adjoint``), alternately in the same process, and the
+sweep of ``keras_rk.adjoint_gradient``), alternately in the same process, and the
 ratio is printed.
 
 The paper's own PyTorch code trains 6.6 images/s at batch 5 and 42 images/s at

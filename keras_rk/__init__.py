@@ -18,6 +18,7 @@ _LAZY_MODULES = (
     "datasets",
     "distribute",
     "experiments",
+    "optimal_control",
     "plotting",
     "results",
     "training",

@@ -65,3 +65,18 @@ def derivative_from_output(activation: Callable) -> Callable | None:
 
 def activations_with_output_derivative() -> list[str]:
     return sorted(_DERIVATIVES_FROM_OUTPUT)
+
+
+def derivative(activation: Callable, output, inputs: Callable):
+    """act'(z), elementwise, for output = act(z) and ``inputs()`` = z.
+
+    The one place the library forms act': from the output where that is exact
+    (the activations above, which the compiled adjoint needs), else by the
+    backend's autodiff of sum(act(z)) at z = ``inputs()`` (any elementwise
+    activation; z is computed only then)."""
+    from_output = derivative_from_output(activation)
+    if from_output is not None:
+        return from_output(output)
+    from keras_rk._autodiff import grad
+
+    return grad(lambda t: keras.ops.sum(activation(t)), [inputs()])[0]

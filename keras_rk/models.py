@@ -73,6 +73,7 @@ def build(
 
     Example:
 
+    >>> from keras_rk import build
     >>> model = build(tableau="rk4", depth=10, width=4, input_dim=2, num_classes=2)
     >>> model.output_shape
     (None, 2)

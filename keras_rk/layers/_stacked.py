@@ -44,11 +44,22 @@ def per_step_initializer(initializer: keras.initializers.Initializer, num_steps:
 
 
 class StackedStepsBlock(keras.layers.Layer):
-    """Abstract: L layers y <- step(y; K_l, b_l) on a state of fixed width.
+    """Abstract: L steps y <- step(y; K_l, b_l), with one (K_l, b_l) per step, stacked.
 
-    Subclasses define ``_step`` and may add per-step tensors through
-    ``_per_step_tensors``. Not for direct use.
+    This base checks and stores the shared arguments (``num_steps``,
+    ``activation``, ``return_trajectory``, the initializers), adds the stacked
+    weights ``kernel`` (L, *kernel shape) and ``bias`` (L, width), gives the
+    output shape (with or without the trajectory) and the shared config.
+    ``build`` makes dense weights (L, width, width) for a state (batch, width); a
+    subclass with another state (``ConvRKBlock``) sets ``state_rank``, builds its
+    weights through ``_add_step_weights`` and gives the state's shape in
+    ``_state_shape``. Subclasses write ``call``, usually as
+    ``keras_rk.loop.integrate(step, inputs, (self.kernel, self.bias), ...)``, and
+    add their own arguments to ``get_config``. Not for direct use.
     """
+
+    # The rank of the state (batch first): 2 for (batch, width).
+    state_rank = 2
 
     def __init__(
         self,
@@ -74,7 +85,7 @@ class StackedStepsBlock(keras.layers.Layer):
         self.bias_initializer = keras.initializers.get(
             bias_initializer if bias_initializer is not None else default_initializer()
         )
-        self.input_spec = keras.layers.InputSpec(ndim=2)
+        self.input_spec = keras.layers.InputSpec(ndim=self.state_rank)
 
     def build(self, input_shape):
         width = input_shape[-1]
@@ -84,22 +95,33 @@ class StackedStepsBlock(keras.layers.Layer):
                 f"input). Received: input_shape={tuple(input_shape)}"
             )
         self.width = int(width)
+        self._add_step_weights((self.width, self.width), self.width)
+        self.input_spec = keras.layers.InputSpec(ndim=2, axes={-1: self.width})
+
+    def _add_step_weights(self, kernel_shape, width, bias_initializer=None):
+        """The stacked weights: ``kernel`` (L, *kernel_shape), ``bias`` (L, width),
+        each step initialised on its own (``per_step_initializer``)."""
         self.kernel = self.add_weight(
             name="kernel",
-            shape=(self.num_steps, self.width, self.width),
+            shape=(self.num_steps, *kernel_shape),
             initializer=per_step_initializer(self.kernel_initializer, self.num_steps),
         )
         self.bias = self.add_weight(
             name="bias",
-            shape=(self.num_steps, self.width),
-            initializer=per_step_initializer(self.bias_initializer, self.num_steps),
+            shape=(self.num_steps, width),
+            initializer=bias_initializer
+            or per_step_initializer(self.bias_initializer, self.num_steps),
         )
-        self.input_spec = keras.layers.InputSpec(ndim=2, axes={-1: self.width})
 
     def compute_output_shape(self, input_shape):
+        output_shape = self._state_shape(tuple(input_shape))
         if self.return_trajectory:
-            return (input_shape[0], self.num_steps + 1, input_shape[-1])
-        return tuple(input_shape)
+            return (output_shape[0], self.num_steps + 1, *output_shape[1:])
+        return output_shape
+
+    def _state_shape(self, input_shape):
+        """The shape of y[l] for an input of `input_shape`."""
+        return input_shape
 
     def get_config(self):
         config = {

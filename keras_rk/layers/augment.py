@@ -30,6 +30,7 @@ class Augment(keras.layers.Layer):
 
     Example:
 
+    >>> import keras
     >>> keras.ops.convert_to_numpy(Augment(4)(keras.ops.ones((1, 2)))).tolist()
     [[1.0, 1.0, 0.0, 0.0]]
     """

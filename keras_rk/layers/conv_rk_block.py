@@ -8,15 +8,14 @@ import keras
 from keras import ops
 
 from keras_rk import _checks
-from keras_rk.activations import get_activation, serialize_activation
-from keras_rk.conv_integrate import conv_runge_kutta_step
-from keras_rk.integrate import integrate
-from keras_rk.layers._stacked import default_initializer, per_step_initializer
+from keras_rk.layers._stacked import StackedStepsBlock, per_step_initializer
 from keras_rk.layers.rk_block import resolve_step_size, resolve_tableau
+from keras_rk.loop import integrate
+from keras_rk.rk import conv_runge_kutta_step
 
 
 @keras.saving.register_keras_serializable(package="keras_rk")
-class ConvRKBlock(keras.layers.Layer):
+class ConvRKBlock(StackedStepsBlock):
     """A convolutional Runge-Kutta network: L steps on an image-valued state.
 
     The state is an image batch with C channels. Step l applies the tableau with
@@ -41,11 +40,14 @@ class ConvRKBlock(keras.layers.Layer):
         kernel_initializer: for each step's K; default U(±1/sqrt(kh kw C)),
             PyTorch's default for ``nn.Conv2d``. Applied to each step separately.
         bias_initializer: for each step's b; the same default.
+        return_trajectory: when True, the output is every state y[0], ..., y[L].
 
-    Input shape: (batch, H, W, C_in). Output shape: (batch, H, W, C).
+    Input shape: (batch, H, W, C_in). Output shape: (batch, H, W, C), or
+    (batch, num_steps + 1, H, W, C) with ``return_trajectory``.
 
     Example:
 
+    >>> import keras
     >>> block = ConvRKBlock("rk4", num_steps=4, channels=3)
     >>> tuple(block(keras.ops.ones((2, 8, 8, 1))).shape)
     (2, 8, 8, 3)
@@ -53,6 +55,8 @@ class ConvRKBlock(keras.layers.Layer):
     Reference: Giesecke & Kröner, "Classification with Runge-Kutta Networks and
     feature space augmentation", eq. (2.12) and section 4.5.
     """
+
+    state_rank = 4
 
     def __init__(
         self,
@@ -66,27 +70,26 @@ class ConvRKBlock(keras.layers.Layer):
         num_implicit_iterations: int = 8,
         kernel_initializer: Any = None,
         bias_initializer: Any = None,
+        return_trajectory: bool = False,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(
+            num_steps=num_steps,
+            activation=activation,
+            return_trajectory=return_trajectory,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            **kwargs,
+        )
         self.tableau = resolve_tableau(tableau)
-        self.num_steps = _checks.positive_int(num_steps, "num_steps")
         self.kernel_size = _kernel_size(kernel_size)
         self.channels = None if channels is None else _checks.positive_int(channels, "channels")
-        self.activation = get_activation(activation)
         self.step_size_arg = step_size
         self.final_time = final_time
         self.step_size = resolve_step_size(step_size, final_time, self.num_steps)
         self.num_implicit_iterations = _checks.non_negative_int(
             num_implicit_iterations, "num_implicit_iterations"
         )
-        self.kernel_initializer = keras.initializers.get(
-            kernel_initializer if kernel_initializer is not None else default_initializer()
-        )
-        self.bias_initializer = keras.initializers.get(
-            bias_initializer if bias_initializer is not None else default_initializer()
-        )
-        self.input_spec = keras.layers.InputSpec(ndim=4)
 
     def build(self, input_shape):
         input_channels = input_shape[-1]
@@ -107,15 +110,10 @@ class ConvRKBlock(keras.layers.Layer):
             )
         kh, kw = self.kernel_size
         # The fan-in of one step's convolution is kh * kw * C, as in nn.Conv2d.
-        self.kernel = self.add_weight(
-            name="kernel",
-            shape=(self.num_steps, kh, kw, self.channels, self.channels),
-            initializer=per_step_initializer(self.kernel_initializer, self.num_steps),
-        )
-        self.bias = self.add_weight(
-            name="bias",
-            shape=(self.num_steps, self.channels),
-            initializer=_bias_initializer(
+        self._add_step_weights(
+            (kh, kw, self.channels, self.channels),
+            self.channels,
+            bias_initializer=_bias_initializer(
                 self.bias_initializer, self.num_steps, kh * kw * self.channels
             ),
         )
@@ -133,24 +131,20 @@ class ConvRKBlock(keras.layers.Layer):
                 y, kernel, bias, step_size, tableau, activation, iterations
             )
 
-        return integrate(step, y0, (self.kernel, self.bias))
+        return integrate(step, y0, (self.kernel, self.bias), self.return_trajectory)
 
-    def compute_output_shape(self, input_shape):
+    def _state_shape(self, input_shape):
         channels = self.channels if self.channels is not None else input_shape[-1]
-        return (*tuple(input_shape)[:-1], channels)
+        return (*input_shape[:-1], channels)
 
     def get_config(self):
         config = {
             "tableau": self.tableau.to_config(),
-            "num_steps": self.num_steps,
             "kernel_size": self.kernel_size,
             "channels": self.channels,
-            "activation": serialize_activation(self.activation),
             "step_size": self.step_size_arg,
             "final_time": self.final_time,
             "num_implicit_iterations": self.num_implicit_iterations,
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
         }
         return {**super().get_config(), **config}
 

@@ -14,10 +14,11 @@ from keras_rk.activations import (
     activations_with_output_derivative,
     derivative_from_output,
 )
-from keras_rk.compiled_adjoint import integrate_with_adjoint
-from keras_rk.integrate import integrate, runge_kutta_step
+from keras_rk.adjoint_gradient import integrate_with_adjoint
 from keras_rk.layers._stacked import StackedStepsBlock
+from keras_rk.loop import integrate
 from keras_rk.registry import get_tableau
+from keras_rk.rk import runge_kutta_step
 from keras_rk.tableaus import ButcherTableau
 
 # The paper's public code steps with h = 0.05 at every depth (T = 0.05 L).
@@ -81,7 +82,7 @@ class RKBlock(StackedStepsBlock):
             backward pass keeps only the L + 1 states y[l] and recomputes a step's
             stages when it needs them, trading one extra forward pass for memory.
         gradient: 'autodiff' (the backend differentiates the step loop) or
-            'adjoint' (``keras_rk.compiled_adjoint``: the same gradient from one
+            'adjoint' (``keras_rk.adjoint_gradient``: the same gradient from one
             hand-written reverse sweep and a single batched product for all L
             kernel gradients; faster at small batches). 'adjoint' needs an
             explicit tableau, step_size_mode='fixed', no remat, no trajectory
@@ -101,6 +102,7 @@ class RKBlock(StackedStepsBlock):
 
     Example:
 
+    >>> import keras
     >>> block = RKBlock("rk4", num_steps=10, final_time=1.0)
     >>> tuple(block(keras.ops.ones((3, 4))).shape)
     (3, 4)
@@ -192,7 +194,7 @@ class RKBlock(StackedStepsBlock):
         'fixed': h in every step. 'learned': softplus(s). 'simplex':
         T softmax(s) with T = h L, so they are positive and sum to T.
         `step_parameters` (default: the layer's weight) lets
-        ``keras_rk.adjoint`` differentiate this map on its own.
+        ``keras_rk.optimal_control`` differentiate this map on its own.
         """
         if self.step_size_mode == "fixed":
             return ops.full((self.num_steps,), self.step_size, dtype=self.variable_dtype)

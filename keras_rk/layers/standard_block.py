@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import keras
 
-from keras_rk.integrate import integrate, standard_step
 from keras_rk.layers._stacked import StackedStepsBlock
+from keras_rk.loop import integrate
+from keras_rk.rk import standard_step
 
 
 @keras.saving.register_keras_serializable(package="keras_rk")
@@ -28,6 +29,7 @@ class StandardBlock(StackedStepsBlock):
 
     Example:
 
+    >>> import keras
     >>> block = StandardBlock(num_steps=5)
     >>> tuple(block(keras.ops.ones((3, 4))).shape)
     (3, 4)

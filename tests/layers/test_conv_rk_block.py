@@ -5,8 +5,8 @@ from conftest import finite_difference_gradient, gradient, to_numpy
 
 import keras_rk
 from keras_rk import ConvRKBlock
-from keras_rk.conv_integrate import conv_runge_kutta_step
-from keras_rk.integrate import integrate
+from keras_rk.loop import integrate
+from keras_rk.rk import conv_runge_kutta_step
 
 
 def numpy_conv_same(y, kernel):
@@ -178,3 +178,29 @@ def test_fewer_channels_than_the_input_is_an_error():
         ConvRKBlock(channels=2).build((None, 5, 5, 3))
     with pytest.raises(ValueError, match=r"known number of input channels"):
         ConvRKBlock().build((None, 5, 5, None))
+
+
+def test_is_a_stacked_steps_block_and_returns_its_trajectory(rng):
+    # The shared base gives ConvRKBlock return_trajectory like RKBlock's.
+    from keras_rk.layers._stacked import StackedStepsBlock
+
+    assert issubclass(ConvRKBlock, StackedStepsBlock)
+    block = ConvRKBlock("heun", num_steps=3, channels=2, return_trajectory=True)
+    x = rng.random((2, 4, 5, 1)).astype("float32")
+    trajectory = to_numpy(block(x))
+    assert trajectory.shape == (2, 4, 4, 5, 2)
+    assert block.compute_output_shape((None, 4, 5, 1)) == (None, 4, 4, 5, 2)
+    np.testing.assert_array_equal(trajectory[:, 0, ..., :1], x)
+    np.testing.assert_array_equal(trajectory[:, 0, ..., 1:], 0.0)
+    final = ConvRKBlock.from_config({**block.get_config(), "return_trajectory": False})
+    final.build((None, 4, 5, 1))
+    final.set_weights(block.get_weights())
+    np.testing.assert_allclose(to_numpy(final(x)), trajectory[:, -1], rtol=1e-6)
+
+
+def test_config_keys_of_earlier_versions_still_load():
+    # A config saved before ConvRKBlock shared StackedStepsBlock has no
+    # return_trajectory; it loads with the default.
+    config = ConvRKBlock("rk4", num_steps=2, channels=3).get_config()
+    del config["return_trajectory"]
+    assert ConvRKBlock.from_config(config).return_trajectory is False

@@ -1,4 +1,4 @@
-"""The math of keras_rk.integrate, checked against exact solutions and by hand."""
+"""The step math of keras_rk.rk and the loop of keras_rk.loop, checked against exact solutions and by hand."""
 
 import math
 
@@ -9,7 +9,8 @@ import scipy.linalg
 from conftest import finite_difference_gradient, gradient, to_numpy
 
 import keras_rk
-from keras_rk.integrate import integrate, runge_kutta_step, standard_step
+from keras_rk.loop import integrate
+from keras_rk.rk import runge_kutta_step, solve_stages, standard_step
 
 ALL_TABLEAUS = keras_rk.available_tableaus()
 LINEAR = keras.activations.get("linear")
@@ -108,25 +109,6 @@ def test_standard_step_is_one_dense_layer():
     np.testing.assert_allclose(to_numpy(got), np.tanh(y @ kernel + bias), rtol=1e-15)
 
 
-def test_integrate_returns_the_whole_trajectory(rng):
-    kernels = rng.normal(size=(5, 3, 3))
-    biases = rng.normal(size=(5, 3))
-    y0 = rng.normal(size=(4, 3))
-
-    def step(y, kernel, bias):
-        return standard_step(y, kernel, bias, TANH)
-
-    trajectory = to_numpy(integrate(step, y0, (kernels, biases), return_trajectory=True))
-    assert trajectory.shape == (4, 6, 3)
-    expected = y0
-    np.testing.assert_allclose(trajectory[:, 0], y0, rtol=1e-15)
-    for layer in range(5):
-        expected = np.tanh(expected @ kernels[layer] + biases[layer])
-        np.testing.assert_allclose(trajectory[:, layer + 1], expected, rtol=1e-12)
-    final = to_numpy(integrate(step, y0, (kernels, biases)))
-    np.testing.assert_allclose(final, trajectory[:, -1], rtol=1e-15)
-
-
 @pytest.mark.parametrize("name", ["euler", "rk4", "gauss_legendre_2"])
 def test_gradients_match_finite_differences(name, rng):
     # float64 central differences, eps = 1e-6: truncation error ~1e-12 here,
@@ -149,6 +131,23 @@ def test_gradients_match_finite_differences(name, rng):
     for index, grad in enumerate(automatic):
         numeric = finite_difference_gradient(loss, [y0, kernels, biases], index)
         np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_solve_stages_back_substitutes_a_strictly_upper_system():
+    # X_1 = 1 + h (2 k_2), X_2 = 3 with k_i = 10 X_i: X_1 = 1 + 0.5 * 2 * 30 = 31,
+    # exact after one pass, last stage first (no fixed-point sweeps).
+    states, stages = solve_stages(
+        lambda i, x: 10.0 * x, [1.0, 3.0], 0.5, [[0.0, 2.0], [0.0, 0.0]], 0
+    )
+    assert states == [31.0, 3.0]
+    assert stages == [310.0, 30.0]
+
+
+def test_solve_stages_sweeps_a_coupled_system():
+    # X = 1 + h (0.5 k) with k = X, h = 1: X = 2 by the fixed point; 60 sweeps
+    # contract by 1/2 each, far below float64 rounding.
+    states, _ = solve_stages(lambda i, x: x, [1.0], 1.0, [[0.5]], 60)
+    assert states[0] == pytest.approx(2.0, rel=1e-15)
 
 
 def test_step_size_math_is_eq_2_12():

@@ -1,4 +1,4 @@
-"""keras_rk.adjoint: the discrete adjoint (eqs. 3.20-3.26) against the backend's
+"""keras_rk.optimal_control: the discrete adjoint (eqs. 3.20-3.26) against the backend's
 automatic differentiation, and the bilinear invariant p . delta y."""
 
 import keras
@@ -7,7 +7,7 @@ import pytest
 from conftest import gradient, to_numpy
 
 import keras_rk
-from keras_rk import adjoint
+from keras_rk import optimal_control as adjoint
 
 EXPLICIT = ["euler", "heun", "rk4"]
 IMPLICIT = ["implicit_midpoint", "gauss_legendre_2"]
@@ -181,3 +181,34 @@ def test_costate_at_the_input_is_the_gradient_of_the_output_pairing(float64):
 
     expected = gradient(pairing, x)[0]
     np.testing.assert_allclose(costates[:, 0], expected, rtol=1e-12)
+
+
+def test_a_sequential_model_is_a_chain_too(float64):
+    # The chain is found through public Keras API only; a Sequential model with
+    # the same layers gives the same gradients as the functional one.
+    x, y = data()
+    functional = make_model("rk4")
+    sequential = keras.Sequential([keras.Input(shape=(2,)), *functional.layers[1:]])
+    expected = [to_numpy(g) for g in adjoint.gradients(functional, x, y)]
+    got = [to_numpy(g) for g in adjoint.gradients(sequential, x, y)]
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-14)
+
+
+def test_a_layer_called_off_the_chain_is_rejected():
+    inputs = keras.Input(shape=(3,))
+    block = keras_rk.RKBlock("euler", num_steps=2)
+    dense = keras.layers.Dense(2)
+    outputs = dense(block(inputs))
+    with pytest.raises(ValueError, match=r"one chain.*Augment -> RKBlock -> Dense"):
+        adjoint.gradients(
+            keras.Model(inputs, [outputs, block.output]), np.ones((1, 3)), np.zeros(1)
+        )
+
+
+def test_keras_rk_adjoint_is_an_alias_of_optimal_control():
+    from keras_rk import adjoint as old_name
+    from keras_rk import optimal_control
+
+    for name in optimal_control.__all__:
+        assert getattr(old_name, name) is getattr(optimal_control, name)

@@ -7,8 +7,9 @@ from conftest import BACKEND, gradient, to_numpy
 
 import keras_rk
 from keras_rk.activations import activations_with_output_derivative, get_activation
-from keras_rk.compiled_adjoint import integrate_with_adjoint
-from keras_rk.integrate import integrate, runge_kutta_step
+from keras_rk.adjoint_gradient import integrate_with_adjoint
+from keras_rk.loop import integrate
+from keras_rk.rk import runge_kutta_step
 
 needs_custom_gradient = pytest.mark.skipif(
     BACKEND == "torch", reason="Keras has no ops.custom_gradient on PyTorch"
