@@ -39,6 +39,7 @@ FILES = {
 IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
 LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
 IMAGE_SIZE = 28
+INPUT_DIM = IMAGE_SIZE * IMAGE_SIZE  # the images enter flattened
 NUM_CLASSES = 10
 CLASS_NAMES = {
     "mnist": tuple(str(digit) for digit in range(10)),
