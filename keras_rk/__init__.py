@@ -14,12 +14,14 @@ __version__ = "0.1.0"
 
 _LAZY_MODULES = (
     "adjoint",
+    "callbacks",
     "cli",
     "datasets",
     "distribute",
     "experiments",
     "plotting",
     "results",
+    "studies",
     "training",
 )
 

@@ -1,6 +1,9 @@
-"""Figures of the paper's point studies (Figs 2-13). matplotlib and scikit-learn
-are imported inside the functions, so ``import keras_rk`` stays light; figures
-render with the Agg backend (files, no window).
+"""Figure primitives for the paper's figures (Figs 2-13): panels and whole
+figures drawn from models, point sets and histories. The figures of each study
+are assembled from them in ``keras_rk.studies.figures``; this module knows
+nothing of the studies. matplotlib and scikit-learn are imported inside the
+functions, so ``import keras_rk`` stays light; figures render with the Agg
+backend (files, no window).
 
 Feature trajectories come from the trained model itself: ``feature_trajectories``
 builds a twin of the model's RKBlock/StandardBlock with ``return_trajectory=True``
@@ -325,82 +328,3 @@ def plot_accuracy_by_depth(summary: list[dict[str, Any]], path) -> Path:
     ax.set_ylabel("validation accuracy %")
     ax.legend(fontsize=7)
     return _save(figure, path)
-
-
-# ---------------------------------------------------------------- per study
-
-
-def study_figures(name, folder, cells, settings, records) -> list[Path]:
-    """The figures of one study from its finished repetitions (weights on disk).
-
-    Image studies get learning curves only (Figs 17-18): one ``history_<data
-    set>.png`` per data set."""
-    from keras_rk.datasets.points import load_points
-    from keras_rk.experiments import ARCHITECTURE_NAMES, IMAGE_SETS, build_model, summarize
-
-    def model_and_data(cell, seed=0):
-        model = build_model(cell, settings)
-        weights = folder.load_weights(cell.run_id(seed))
-        if weights is not None:
-            model.set_weights(weights)
-        (_, _), (x_val, y_val) = load_points(
-            cell.dataset, num_train=settings.num_train, num_val=settings.num_val, seed=seed
-        )
-        return model, x_val, y_val
-
-    def title(cell):
-        return f"{ARCHITECTURE_NAMES.get(cell.architecture, cell.architecture)} L={cell.depth}"
-
-    def histories(cell):
-        return [records[cell.run_id(s)]["history"] for s in range(settings.seeds)]
-
-    out = folder.path
-    files = []
-    datasets = list(dict.fromkeys(c.dataset for c in cells))
-    if any(dataset in IMAGE_SETS for dataset in datasets):
-        for dataset in datasets:
-            groups = {
-                f"{title(c)} width {c.width}": histories(c) for c in cells if c.dataset == dataset
-            }
-            files.append(plot_history(groups, out / f"history_{dataset}.png"))
-        return files
-    sets = {}
-    for dataset in datasets:
-        (x, y), _ = load_points(dataset, num_train=settings.num_train, num_val=1, seed=0)
-        sets[dataset] = (x, y)
-    files.append(plot_datasets(sets, out / "datasets.png"))
-
-    if name == "width":
-        for dataset in datasets:
-            rows = {f"{dataset} width {c.width}": model_and_data(c) for c in cells
-                    if c.dataset == dataset}  # fmt: skip
-            files.append(plot_classification(rows, out / f"classification_{dataset}.png"))
-    elif name == "depth":
-        summary = summarize(name, cells, settings.seeds, records)
-        files.append(plot_accuracy_by_depth(summary, out / "accuracy_by_depth.png"))
-        chosen = [c for c in cells if c.depth == 20] or [c for c in cells if c.depth == max(
-            d.depth for d in cells)]  # fmt: skip
-        rows = {title(c): model_and_data(c) for c in chosen}
-        files.append(plot_layers(rows, out / "layers.png"))
-    elif name == "activation":
-        groups = {f"{title(c)} {c.activation}": histories(c) for c in cells}
-        files.append(plot_history(groups, out / "history.png"))
-        rows = {f"{title(c)} {c.activation}": model_and_data(c) for c in cells[:1]}
-        files.append(plot_classification(rows, out / "prediction.png", kind="pca"))
-    elif name == "comparison":
-        for dataset in datasets:
-            chosen = [c for c in cells if c.dataset == dataset]
-            if sets[dataset][0].shape[1] == 2:
-                rows = {f"{title(c)} on {dataset}": model_and_data(c) for c in chosen}
-                files.append(plot_classification(rows, out / f"classification_{dataset}.png",
-                                                 kind="pca"))  # fmt: skip
-            else:
-                groups = {title(c): histories(c) for c in chosen}
-                files.append(plot_history(groups, out / f"history_{dataset}.png",
-                                          validation_only=True))  # fmt: skip
-    elif name == "variability":
-        cell = cells[0]
-        models = [model_and_data(cell, s) for s in range(settings.seeds)]
-        files.append(plot_repetitions(models, out / "repetitions.png"))
-        files.append(plot_history({title(cell): histories(cell)}, out / "history.png"))
-    return files
