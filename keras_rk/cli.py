@@ -117,6 +117,34 @@ STUDY_OPTIONS = (
 )  # fmt: skip
 
 
+def settings_overrides(args: argparse.Namespace) -> dict:
+    """The ``Settings`` fields that the flags of ``keras-rk run`` set; None where
+    a flag is not given (the study's default then holds).
+
+    >>> args = make_parser().parse_args(["run", "depth", "--epochs", "3", "--no-early-stop"])
+    >>> overrides = settings_overrides(args)
+    >>> overrides["epochs"], overrides["early_stopping"], overrides["seeds"]
+    (3, 'none', None)
+    """
+    return dict(
+        seeds=args.seeds,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        lift=args.lift,
+        step_size=args.step_size,
+        final_time=args.final_time,
+        tol=args.tol,
+        num_train=args.num_train,
+        num_val=args.num_val,
+        steps_per_execution=args.steps_per_execution,
+        early_stopping="none" if args.no_early_stop else args.early_stopping,
+        patience=args.patience,
+        restore_best_weights=True if args.restore_best_weights else None,
+        gradient=args.gradient,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
@@ -162,21 +190,7 @@ def main(argv: list[str] | None = None) -> int:
                 figures=not args.no_figures,
                 progress=lambda line: print(line, flush=True),
                 data_dir=args.data_dir,
-                seeds=args.seeds,
-                epochs=args.epochs,
-                batch_size=args.batch_size,
-                learning_rate=args.learning_rate,
-                lift=args.lift,
-                step_size=args.step_size,
-                final_time=args.final_time,
-                tol=args.tol,
-                num_train=args.num_train,
-                num_val=args.num_val,
-                steps_per_execution=args.steps_per_execution,
-                early_stopping="none" if args.no_early_stop else args.early_stopping,
-                patience=args.patience,
-                restore_best_weights=True if args.restore_best_weights else None,
-                gradient=args.gradient,
+                **settings_overrides(args),
             )
     except (ValueError, ResultsError, NotImplementedError, DataNotFoundError) as error:
         print(f"keras-rk: error: {error}", file=sys.stderr)

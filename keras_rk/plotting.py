@@ -20,7 +20,8 @@ import numpy as np
 CLASS_COLORS = ("#1f4fd6", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf")
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot with the Agg backend (files, no window), imported on first use."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -114,7 +115,7 @@ def TrajectoryRecorder(x, every: int = 1):  # noqa: N802 - a class made lazily
 
 
 def _axes(ax, dim: int):
-    plt = _pyplot()
+    plt = pyplot()
     if ax is None:
         figure = plt.figure(figsize=(4, 4))
         ax = figure.add_subplot(projection="3d" if dim == 3 else None)
@@ -198,22 +199,23 @@ def plot_prediction(model, x, y, ax=None, resolution: int = 120, title=None):
 # ---------------------------------------------------------------- whole figures
 
 
-def _save(figure, path) -> Path:
+def save_figure(figure, path) -> Path:
+    """Lays out `figure`, writes it to `path` (PNG at 80 dpi) and closes it."""
     path = Path(path)
     figure.tight_layout()
     figure.savefig(path, dpi=80)
-    _pyplot().close(figure)
+    pyplot().close(figure)
     return path
 
 
 def plot_datasets(sets: dict[str, tuple[np.ndarray, np.ndarray]], path) -> Path:
     """One panel per named point set (Figs 2, 8)."""
-    plt = _pyplot()
+    plt = pyplot()
     figure = plt.figure(figsize=(3 * len(sets), 3))
     for i, (name, (x, y)) in enumerate(sets.items(), 1):
         ax = figure.add_subplot(1, len(sets), i, projection="3d" if x.shape[1] >= 3 else None)
         plot_points(x, y, ax, title=name)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_classification(rows: dict[str, tuple[Any, np.ndarray, np.ndarray]], path,
@@ -222,7 +224,7 @@ def plot_classification(rows: dict[str, tuple[Any, np.ndarray, np.ndarray]], pat
     features in 2-D, prediction. `rows` maps a title to (model, x, y).
 
     kind='trajectories' gives Figs 3-4, kind='pca' gives Figs 10-11."""
-    plt = _pyplot()
+    plt = pyplot()
     figure = plt.figure(figsize=(10, 3.2 * len(rows)))
     for r, (title, (model, x, y)) in enumerate(rows.items()):
         trajectories = feature_trajectories(model, x)
@@ -240,14 +242,14 @@ def plot_classification(rows: dict[str, tuple[Any, np.ndarray, np.ndarray]], pat
             plot_prediction(model, x, y, third, title="prediction")
         else:
             third.set_axis_off()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_layers(rows: dict[str, tuple[Any, np.ndarray, np.ndarray]], path,
                 num_panels: int = 5) -> Path:  # fmt: skip
     """Features in the input, hidden and output layers side by side, PCA to 3-D
     with one PCA per row fitted over all its layers (Fig 5)."""
-    plt = _pyplot()
+    plt = pyplot()
     figure = plt.figure(figsize=(2.6 * num_panels, 2.8 * len(rows)))
     for r, (title, (model, x, y)) in enumerate(rows.items()):
         trajectories = feature_trajectories(model, x)
@@ -264,7 +266,7 @@ def plot_layers(rows: dict[str, tuple[Any, np.ndarray, np.ndarray]], path,
                 else ("output" if layer == trajectories.shape[1] - 1 else "hidden")
             )
             ax.set_title(f"{title}: {where} layer {layer}", fontsize=8)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_history(groups: dict[str, list[dict[str, list[float]]]], path,
@@ -272,7 +274,7 @@ def plot_history(groups: dict[str, list[dict[str, list[float]]]], path,
     """Accuracy (left) and cost (right) per epoch: the mean over repetitions as a
     line and one standard deviation as a band; validation solid, training dotted
     (Figs 7, 12, 13). `groups` maps a label to the histories of its repetitions."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for i, (label, histories) in enumerate(groups.items()):
         color = f"C{i}"
@@ -294,25 +296,25 @@ def plot_history(groups: dict[str, list[dict[str, list[float]]]], path,
     for ax in axes:
         ax.set_xlabel("epoch")
     axes[0].legend(fontsize=7)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_repetitions(models: list[tuple[Any, np.ndarray, np.ndarray]], path) -> Path:
     """One column per repetition: output-layer features by PCA in 3-D (top) and
     the prediction (bottom, 2-D inputs) (Fig 9)."""
-    plt = _pyplot()
+    plt = pyplot()
     figure = plt.figure(figsize=(3.2 * len(models), 6.4))
     for c, (model, x, y) in enumerate(models):
         ax = figure.add_subplot(2, len(models), c + 1, projection="3d")
         plot_features(output_features(model, x), y, 3, ax, title=f"repetition {c + 1}")
         if x.shape[1] == 2:
             plot_prediction(model, x, y, figure.add_subplot(2, len(models), len(models) + c + 1))
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_accuracy_by_depth(summary: list[dict[str, Any]], path) -> Path:
     """Validation accuracy against depth per network, ours and the paper's (Table 1)."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, ax = plt.subplots(figsize=(5, 3.5))
     for i, architecture in enumerate(dict.fromkeys(r["architecture"] for r in summary)):
         rows = [r for r in summary if r["architecture"] == architecture]
@@ -327,4 +329,4 @@ def plot_accuracy_by_depth(summary: list[dict[str, Any]], path) -> Path:
     ax.set_xlabel("depth L")
     ax.set_ylabel("validation accuracy %")
     ax.legend(fontsize=7)
-    return _save(figure, path)
+    return save_figure(figure, path)

@@ -35,7 +35,7 @@ from keras_rk.studies.repetition import (
     train_repetition,
 )
 from keras_rk.studies.reports import METRICS, summarize, write_tables
-from keras_rk.studies.runner import run_study
+from keras_rk.studies.runner import results_folder, run_study
 
 __all__ = [
     "ARCHITECTURE_NAMES",
@@ -55,6 +55,7 @@ __all__ = [
     "load_data",
     "paper_values",
     "resolve",
+    "results_folder",
     "run_study",
     "summarize",
     "train_repetition",

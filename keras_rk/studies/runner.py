@@ -24,11 +24,20 @@ from typing import Any
 
 from keras_rk.datasets import IMAGE_SETS, available_datasets, available_point_sets
 from keras_rk.results import ResultsFolder
-from keras_rk.studies.catalogue import resolve, upgrade_settings
+from keras_rk.studies.catalogue import Settings, resolve, upgrade_settings
 from keras_rk.studies.figures import study_figures
 from keras_rk.studies.repetition import train_repetition
 from keras_rk.studies.reports import summarize, write_tables
 from keras_rk.training import STATE_FILE
+
+
+def results_folder(out: str | Path, name: str, settings: Settings, options: dict) -> ResultsFolder:
+    """The results folder of study `name` with these settings and options; an
+    existing one must hold the same study and settings (older forms upgraded)."""
+    # The number of seeds is left out of the folder's settings: a rerun with more
+    # seeds adds repetitions to the same study, one with fewer summarises fewer.
+    recorded = {k: v for k, v in settings.to_dict().items() if k != "seeds"}
+    return ResultsFolder(out, name, {**recorded, "options": options}, upgrade=upgrade_settings)
 
 
 def run_study(
@@ -58,10 +67,7 @@ def run_study(
             f"{available_point_sets()} or an image set {list(IMAGE_SETS)}. "
             f"Received: name={unknown[0]!r}"
         )
-    # The number of seeds is left out of the folder's settings: a rerun with more
-    # seeds adds repetitions to the same study, one with fewer summarises fewer.
-    recorded = {k: v for k, v in settings.to_dict().items() if k != "seeds"}
-    folder = ResultsFolder(out, name, {**recorded, "options": opts}, upgrade=upgrade_settings)
+    folder = results_folder(out, name, settings, opts)
     jobs = [(cell, seed) for cell in cells for seed in range(settings.seeds)]
     records: dict[str, dict[str, Any]] = {}
     started = time.perf_counter()

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 from keras_rk import studies
-from keras_rk.results import ResultsFolder
 from keras_rk.studies import figures
 
 pytest.importorskip("matplotlib")
@@ -37,8 +36,7 @@ def test_figures_of_a_finished_folder(tmp_path):
     result = studies.run_study("depth", tmp_path, figures=False, progress=lambda _: None, **TINY)
     _, settings, options = studies.resolve("depth", **TINY)
     cells = studies.get_study("depth").make_cells(options)
-    recorded = {k: v for k, v in settings.to_dict().items() if k != "seeds"}
-    folder = ResultsFolder(tmp_path, "depth", {**recorded, "options": options})
+    folder = studies.results_folder(tmp_path, "depth", settings, options)
     files = figures.study_figures("depth", folder, cells, settings, result["records"],
                                   result["summary"])  # fmt: skip
     assert [p.name for p in files] == ["datasets.png", "accuracy_by_depth.png", "layers.png"]
