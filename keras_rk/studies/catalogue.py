@@ -159,24 +159,26 @@ class Settings:
 def upgrade_settings(recorded: dict[str, Any]) -> dict[str, Any]:
     """Settings as an older version recorded them (in study.json), in today's form.
 
-    Older versions wrote a bool ``early_stop`` beside ``early_stopping`` and
-    left out settings added later (``early_stopping``, ``patience``,
-    ``restore_best_weights``, ``gradient``), whose defaults are what those
-    versions did. Settings of today's form come back unchanged.
+    Older versions wrote a bool ``early_stop`` beside (or, earlier still,
+    instead of) ``early_stopping``: off is today's rule 'none', on is the rule
+    they name ('paper' when they name none). Nothing else is filled in: a
+    folder from before a setting existed (the batch order, ``gradient``,
+    ``patience`` ...) was trained differently and stays refused. Settings of
+    today's form come back unchanged.
 
-    >>> upgrade_settings({"epochs": 40, "early_stop": False})["early_stopping"]
-    'none'
-    >>> upgrade_settings({"early_stop": True, "early_stopping": "patience"})["early_stopping"]
-    'patience'
+    >>> upgrade_settings({"epochs": 40, "early_stop": False, "early_stopping": "paper"})
+    {'epochs': 40, 'early_stopping': 'none'}
+    >>> upgrade_settings({"early_stop": True, "early_stopping": "patience"})
+    {'early_stopping': 'patience'}
+    >>> upgrade_settings({"early_stop": True})
+    {'early_stopping': 'paper'}
     """
-    upgraded = dict(recorded)
-    early_stop = upgraded.pop("early_stop", None)
-    if early_stop is None:
+    if "early_stop" not in recorded:
         return recorded
-    for field in dataclasses.fields(Settings):
-        if field.name not in ("seeds", *upgraded):
-            upgraded[field.name] = field.default
-    if not early_stop:
+    upgraded = dict(recorded)
+    if upgraded.pop("early_stop"):
+        upgraded.setdefault("early_stopping", "paper")
+    else:
         upgraded["early_stopping"] = "none"
     return upgraded
 
