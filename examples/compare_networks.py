@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from keras_rk.datasets.points import available_point_sets
-from keras_rk.experiments import Cell, Settings, train_repetition
+from keras_rk.studies import Cell, Settings, train_repetition
 
 
 def main(

@@ -11,7 +11,7 @@ import argparse
 
 from keras_rk import plotting
 from keras_rk.datasets import load_points
-from keras_rk.experiments import Cell, Settings, train_repetition
+from keras_rk.studies import Cell, Settings, train_repetition
 
 
 def main(

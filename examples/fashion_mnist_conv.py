@@ -22,21 +22,24 @@ import argparse
 import json
 import time
 
+from keras_rk.datasets import IMAGE_SETS
+
 
 def build_conv_network(tableau, num_steps, channels, kernel_size, step_size, activation):
     import keras
 
     import keras_rk
+    from keras_rk.datasets.images import IMAGE_SIZE, INPUT_DIM, NUM_CLASSES
 
-    inputs = keras.Input(shape=(784,), name="inputs")
-    images = keras.layers.Reshape((28, 28, 1))(inputs)
+    inputs = keras.Input(shape=(INPUT_DIM,), name="inputs")
+    images = keras.layers.Reshape((IMAGE_SIZE, IMAGE_SIZE, 1))(inputs)
     features = keras_rk.ConvRKBlock(
         tableau, num_steps=num_steps, kernel_size=kernel_size, channels=channels,
         activation=activation, step_size=step_size, name="conv_rk_block",
     )(images)  # fmt: skip
     features = keras.layers.MaxPooling2D(2)(features)
     features = keras.layers.Flatten()(features)
-    outputs = keras.layers.Dense(10, activation="softmax", name="classifier")(features)
+    outputs = keras.layers.Dense(NUM_CLASSES, activation="softmax", name="classifier")(features)
     return keras.Model(inputs, outputs, name=f"conv_{keras_rk.get_tableau(tableau).name}_net")
 
 
@@ -89,7 +92,7 @@ def main(
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="fashion_mnist", choices=("mnist", "fashion_mnist"))
+    parser.add_argument("--dataset", default="fashion_mnist", choices=IMAGE_SETS)
     parser.add_argument("--tableau", default="euler")
     parser.add_argument("--num-steps", type=int, default=4)
     parser.add_argument("--channels", type=int, default=16)

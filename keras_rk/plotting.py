@@ -1,6 +1,9 @@
-"""Figures of the paper's point studies (Figs 2-13). matplotlib and scikit-learn
-are imported inside the functions, so ``import keras_rk`` stays light; figures
-render with the Agg backend (files, no window).
+"""Figure primitives for the paper's figures (Figs 2-13): panels and whole
+figures drawn from models, point sets and histories. The figures of each study
+are assembled from them in ``keras_rk.studies.figures``; this module knows
+nothing of the studies. matplotlib and scikit-learn are imported inside the
+functions, so ``import keras_rk`` stays light; figures render with the Agg
+backend (files, no window).
 
 Feature trajectories come from the trained model itself: ``feature_trajectories``
 builds a twin of the model's RKBlock/StandardBlock with ``return_trajectory=True``
@@ -17,7 +20,8 @@ import numpy as np
 CLASS_COLORS = ("#1f4fd6", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf")
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot with the Agg backend (files, no window), imported on first use."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -111,7 +115,7 @@ def TrajectoryRecorder(x, every: int = 1):  # noqa: N802 - a class made lazily
 
 
 def _axes(ax, dim: int):
-    plt = _pyplot()
+    plt = pyplot()
     if ax is None:
         figure = plt.figure(figsize=(4, 4))
         ax = figure.add_subplot(projection="3d" if dim == 3 else None)
@@ -195,22 +199,23 @@ def plot_prediction(model, x, y, ax=None, resolution: int = 120, title=None):
 # ---------------------------------------------------------------- whole figures
 
 
-def _save(figure, path) -> Path:
+def save_figure(figure, path) -> Path:
+    """Lays out `figure`, writes it to `path` (PNG at 80 dpi) and closes it."""
     path = Path(path)
     figure.tight_layout()
     figure.savefig(path, dpi=80)
-    _pyplot().close(figure)
+    pyplot().close(figure)
     return path
 
 
 def plot_datasets(sets: dict[str, tuple[np.ndarray, np.ndarray]], path) -> Path:
     """One panel per named point set (Figs 2, 8)."""
-    plt = _pyplot()
+    plt = pyplot()
     figure = plt.figure(figsize=(3 * len(sets), 3))
     for i, (name, (x, y)) in enumerate(sets.items(), 1):
         ax = figure.add_subplot(1, len(sets), i, projection="3d" if x.shape[1] >= 3 else None)
         plot_points(x, y, ax, title=name)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_classification(rows: dict[str, tuple[Any, np.ndarray, np.ndarray]], path,
@@ -219,7 +224,7 @@ def plot_classification(rows: dict[str, tuple[Any, np.ndarray, np.ndarray]], pat
     features in 2-D, prediction. `rows` maps a title to (model, x, y).
 
     kind='trajectories' gives Figs 3-4, kind='pca' gives Figs 10-11."""
-    plt = _pyplot()
+    plt = pyplot()
     figure = plt.figure(figsize=(10, 3.2 * len(rows)))
     for r, (title, (model, x, y)) in enumerate(rows.items()):
         trajectories = feature_trajectories(model, x)
@@ -237,14 +242,14 @@ def plot_classification(rows: dict[str, tuple[Any, np.ndarray, np.ndarray]], pat
             plot_prediction(model, x, y, third, title="prediction")
         else:
             third.set_axis_off()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_layers(rows: dict[str, tuple[Any, np.ndarray, np.ndarray]], path,
                 num_panels: int = 5) -> Path:  # fmt: skip
     """Features in the input, hidden and output layers side by side, PCA to 3-D
     with one PCA per row fitted over all its layers (Fig 5)."""
-    plt = _pyplot()
+    plt = pyplot()
     figure = plt.figure(figsize=(2.6 * num_panels, 2.8 * len(rows)))
     for r, (title, (model, x, y)) in enumerate(rows.items()):
         trajectories = feature_trajectories(model, x)
@@ -261,7 +266,7 @@ def plot_layers(rows: dict[str, tuple[Any, np.ndarray, np.ndarray]], path,
                 else ("output" if layer == trajectories.shape[1] - 1 else "hidden")
             )
             ax.set_title(f"{title}: {where} layer {layer}", fontsize=8)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_history(groups: dict[str, list[dict[str, list[float]]]], path,
@@ -269,7 +274,7 @@ def plot_history(groups: dict[str, list[dict[str, list[float]]]], path,
     """Accuracy (left) and cost (right) per epoch: the mean over repetitions as a
     line and one standard deviation as a band; validation solid, training dotted
     (Figs 7, 12, 13). `groups` maps a label to the histories of its repetitions."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for i, (label, histories) in enumerate(groups.items()):
         color = f"C{i}"
@@ -291,25 +296,25 @@ def plot_history(groups: dict[str, list[dict[str, list[float]]]], path,
     for ax in axes:
         ax.set_xlabel("epoch")
     axes[0].legend(fontsize=7)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_repetitions(models: list[tuple[Any, np.ndarray, np.ndarray]], path) -> Path:
     """One column per repetition: output-layer features by PCA in 3-D (top) and
     the prediction (bottom, 2-D inputs) (Fig 9)."""
-    plt = _pyplot()
+    plt = pyplot()
     figure = plt.figure(figsize=(3.2 * len(models), 6.4))
     for c, (model, x, y) in enumerate(models):
         ax = figure.add_subplot(2, len(models), c + 1, projection="3d")
         plot_features(output_features(model, x), y, 3, ax, title=f"repetition {c + 1}")
         if x.shape[1] == 2:
             plot_prediction(model, x, y, figure.add_subplot(2, len(models), len(models) + c + 1))
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_accuracy_by_depth(summary: list[dict[str, Any]], path) -> Path:
     """Validation accuracy against depth per network, ours and the paper's (Table 1)."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, ax = plt.subplots(figsize=(5, 3.5))
     for i, architecture in enumerate(dict.fromkeys(r["architecture"] for r in summary)):
         rows = [r for r in summary if r["architecture"] == architecture]
@@ -324,83 +329,4 @@ def plot_accuracy_by_depth(summary: list[dict[str, Any]], path) -> Path:
     ax.set_xlabel("depth L")
     ax.set_ylabel("validation accuracy %")
     ax.legend(fontsize=7)
-    return _save(figure, path)
-
-
-# ---------------------------------------------------------------- per study
-
-
-def study_figures(name, folder, cells, settings, records) -> list[Path]:
-    """The figures of one study from its finished repetitions (weights on disk).
-
-    Image studies get learning curves only (Figs 17-18): one ``history_<data
-    set>.png`` per data set."""
-    from keras_rk.datasets.points import load_points
-    from keras_rk.experiments import ARCHITECTURE_NAMES, IMAGE_SETS, build_model, summarize
-
-    def model_and_data(cell, seed=0):
-        model = build_model(cell, settings)
-        weights = folder.load_weights(cell.run_id(seed))
-        if weights is not None:
-            model.set_weights(weights)
-        (_, _), (x_val, y_val) = load_points(
-            cell.dataset, num_train=settings.num_train, num_val=settings.num_val, seed=seed
-        )
-        return model, x_val, y_val
-
-    def title(cell):
-        return f"{ARCHITECTURE_NAMES.get(cell.architecture, cell.architecture)} L={cell.depth}"
-
-    def histories(cell):
-        return [records[cell.run_id(s)]["history"] for s in range(settings.seeds)]
-
-    out = folder.path
-    files = []
-    datasets = list(dict.fromkeys(c.dataset for c in cells))
-    if any(dataset in IMAGE_SETS for dataset in datasets):
-        for dataset in datasets:
-            groups = {
-                f"{title(c)} width {c.width}": histories(c) for c in cells if c.dataset == dataset
-            }
-            files.append(plot_history(groups, out / f"history_{dataset}.png"))
-        return files
-    sets = {}
-    for dataset in datasets:
-        (x, y), _ = load_points(dataset, num_train=settings.num_train, num_val=1, seed=0)
-        sets[dataset] = (x, y)
-    files.append(plot_datasets(sets, out / "datasets.png"))
-
-    if name == "width":
-        for dataset in datasets:
-            rows = {f"{dataset} width {c.width}": model_and_data(c) for c in cells
-                    if c.dataset == dataset}  # fmt: skip
-            files.append(plot_classification(rows, out / f"classification_{dataset}.png"))
-    elif name == "depth":
-        summary = summarize(name, cells, settings.seeds, records)
-        files.append(plot_accuracy_by_depth(summary, out / "accuracy_by_depth.png"))
-        chosen = [c for c in cells if c.depth == 20] or [c for c in cells if c.depth == max(
-            d.depth for d in cells)]  # fmt: skip
-        rows = {title(c): model_and_data(c) for c in chosen}
-        files.append(plot_layers(rows, out / "layers.png"))
-    elif name == "activation":
-        groups = {f"{title(c)} {c.activation}": histories(c) for c in cells}
-        files.append(plot_history(groups, out / "history.png"))
-        rows = {f"{title(c)} {c.activation}": model_and_data(c) for c in cells[:1]}
-        files.append(plot_classification(rows, out / "prediction.png", kind="pca"))
-    elif name == "comparison":
-        for dataset in datasets:
-            chosen = [c for c in cells if c.dataset == dataset]
-            if sets[dataset][0].shape[1] == 2:
-                rows = {f"{title(c)} on {dataset}": model_and_data(c) for c in chosen}
-                files.append(plot_classification(rows, out / f"classification_{dataset}.png",
-                                                 kind="pca"))  # fmt: skip
-            else:
-                groups = {title(c): histories(c) for c in chosen}
-                files.append(plot_history(groups, out / f"history_{dataset}.png",
-                                          validation_only=True))  # fmt: skip
-    elif name == "variability":
-        cell = cells[0]
-        models = [model_and_data(cell, s) for s in range(settings.seeds)]
-        files.append(plot_repetitions(models, out / "repetitions.png"))
-        files.append(plot_history({title(cell): histories(cell)}, out / "history.png"))
-    return files
+    return save_figure(figure, path)

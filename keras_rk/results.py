@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,9 +78,32 @@ class ResultsFolder:
         path: the folder; created (with parents) when missing.
         study: the study's name.
         settings: a JSON-serialisable dict of everything that decides the numbers.
+        upgrade: a function that turns the settings an older version wrote into
+            today's form before they are compared (the file itself is kept as
+            it is); default: compared as written.
+
+    Example:
+
+    >>> import tempfile
+    >>> path = tempfile.mkdtemp()
+    >>> folder = ResultsFolder(path, "depth", {"epochs": 2})
+    >>> folder.save_run({"run_id": "a", "config": {}, "seed": 0, "history": {},
+    ...                  "final": {}, "seconds": 1.0}, weights=None)
+    >>> ResultsFolder(path, "depth", {"epochs": 2}).load_run("a")["seconds"]
+    1.0
+    >>> ResultsFolder(path, "depth", {"epochs": 3})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    keras_rk.results.ResultsError: ... holds a 'depth' run with other settings (epochs: 2 -> 3). ...
     """
 
-    def __init__(self, path: str | os.PathLike, study: str, settings: dict[str, Any]):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        study: str,
+        settings: dict[str, Any],
+        upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ):
         self.path = Path(path)
         self.runs = self.path / "runs"
         try:
@@ -103,6 +127,8 @@ class ResultsFolder:
                     f"not {study!r}. Choose another folder with --out."
                 )
             old = earlier.get("settings", {})
+            if upgrade is not None and isinstance(old, dict):
+                old = upgrade(old)
             changed = sorted(
                 key for key in set(old) | set(settings) if old.get(key) != settings.get(key)
             )

@@ -11,9 +11,10 @@
   exactly the batches an uninterrupted run would have seen.
 
 Callbacks that carry state across epochs (early stopping) derive from
-``ResumableCallback``: they rebuild that state from the saved history on
-resume, and may add arrays (best weights) to the same atomic state file, so
-the file never pairs one epoch's weights with another epoch's callback state.
+``ResumableCallback`` (``keras_rk.callbacks``, re-exported here): they
+rebuild that state from the saved history on resume, and may add arrays (best
+weights) to the same atomic state file, so the file never pairs one epoch's
+weights with another epoch's callback state.
 A state written at an epoch where a callback stopped training is marked so: a
 resumed run then trains no further and only runs the callbacks'
 ``on_train_begin`` / ``on_train_end`` (where Keras's ``EarlyStopping`` restores
@@ -34,6 +35,9 @@ import keras
 import numpy as np
 
 from keras_rk import _checks
+
+# ResumableEarlyStopping is re-exported: it lived here before keras_rk.callbacks.
+from keras_rk.callbacks import ResumableCallback, ResumableEarlyStopping  # noqa: F401
 from keras_rk.results import atomic_write
 
 STATE_FILE = "training_state.npz"
@@ -72,71 +76,6 @@ class SetBatchEpoch(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.batches.set_epoch(epoch)
-
-
-class ResumableCallback:
-    """A mixin for a Keras callback whose state must survive a kill.
-
-    ``resumable_fit`` calls ``resume(history, arrays)`` before training when it
-    restores a saved state: `history` holds the per-epoch metrics of the epochs
-    already done, `arrays` what ``state_arrays`` returned when that state was
-    written. Apply the state in ``on_train_begin`` (after Keras's own reset).
-    """
-
-    def state_arrays(self) -> dict[str, np.ndarray]:
-        return {}
-
-    def resume(self, history: dict[str, list[float]], arrays: dict[str, np.ndarray]) -> None:
-        raise NotImplementedError
-
-
-class ResumableEarlyStopping(ResumableCallback, keras.callbacks.EarlyStopping):
-    """``keras.callbacks.EarlyStopping`` that resumes where a killed run was.
-
-    On resume its counters (``wait``, ``best``, ``best_epoch``,
-    ``stopped_epoch``) are rebuilt by replaying the saved per-epoch values of
-    ``monitor`` through Keras's own rule; with ``restore_best_weights`` its best
-    weights are saved in the state file and restored. Takes the arguments of
-    ``keras.callbacks.EarlyStopping``.
-    """
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self._resumed: tuple[list[float], list[np.ndarray] | None] | None = None
-
-    def state_arrays(self) -> dict[str, np.ndarray]:
-        if not self.restore_best_weights or self.best_weights is None:
-            return {}
-        return {f"best_{i:04d}": np.asarray(w) for i, w in enumerate(self.best_weights)}
-
-    def resume(self, history, arrays) -> None:
-        best = [arrays[key] for key in sorted(arrays)] if arrays else None
-        self._resumed = (list(history.get(self.monitor, [])), best)
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        if self._resumed is None:
-            return
-        values, best_weights = self._resumed
-        self._resumed = None
-        if self.monitor_op is None:
-            self._set_monitor_op()
-        # Keras's on_epoch_end without its side effects on the model.
-        for epoch, current in enumerate(values):
-            if epoch < self.start_from_epoch:
-                continue
-            if self.restore_best_weights and self.best_weights is None:
-                self.best_weights, self.best_epoch = [], epoch
-            self.wait += 1
-            if self._is_improvement(current, self.best):
-                self.best, self.best_epoch = current, epoch
-                if self.baseline is None or self._is_improvement(current, self.baseline):
-                    self.wait = 0
-                continue
-            if self.wait >= self.patience and epoch > 0:
-                self.stopped_epoch = epoch
-        if self.restore_best_weights:
-            self.best_weights = best_weights
 
 
 class AtomicBackup(keras.callbacks.Callback):

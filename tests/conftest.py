@@ -84,14 +84,9 @@ def rng():
 @pytest.fixture
 def image_data_dir(tmp_path):
     """A folder with small, random MNIST and Fashion-MNIST IDX files (60 training
-    and 60 test images each), written by the helpers of tests/datasets/test_images.py."""
-    import importlib.util
-    from pathlib import Path
+    and 60 test images each), written by ``helpers.write_dataset``."""
+    import helpers
 
-    path = Path(__file__).parent / "datasets" / "test_images.py"
-    spec = importlib.util.spec_from_file_location("_image_helpers", path)
-    helpers = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(helpers)
     directory = tmp_path / "image-data"
     helpers.write_dataset(directory / "mnist", num_train=60, num_test=60, seed=0)
     helpers.write_dataset(directory / "fashion_mnist", num_train=60, num_test=60, seed=1)

@@ -38,7 +38,9 @@ def test_round_trip_gives_back_the_original_bytes_and_labels(tmp_path):
     counts = converter().main(tmp_path / "package", tmp_path / "mnist", num_test=10, seed=3)
     assert counts == {"num_train": 30, "num_test": 10}
 
-    (x, y), (x_test, y_test) = load_images("mnist", num_train=30, num_test=10, seed=0, data_dir=tmp_path / "mnist")
+    (x, y), (x_test, y_test) = load_images(
+        "mnist", num_train=30, num_test=10, seed=0, data_dir=tmp_path / "mnist"
+    )
     assert x.shape == (30, 784) and x_test.shape == (10, 784)
     # Every image loaded is one of the originals, under its own label: the rounding to
     # three decimals is undone exactly (255 * 0.0005 < 0.5).
@@ -51,7 +53,9 @@ def test_round_trip_gives_back_the_original_bytes_and_labels(tmp_path):
 def test_training_and_test_files_are_disjoint(tmp_path):
     fake_package(tmp_path / "package", per_digit=6)
     converter().main(tmp_path / "package", tmp_path / "out", num_test=20, compress=False)
-    (x, _), (x_test, _) = load_images("mnist", num_train=40, num_test=20, seed=0, data_dir=tmp_path / "out")
+    (x, _), (x_test, _) = load_images(
+        "mnist", num_train=40, num_test=20, seed=0, data_dir=tmp_path / "out"
+    )
     train_rows = {row.tobytes() for row in x}
     assert not any(row.tobytes() in train_rows for row in x_test)
 

@@ -82,3 +82,21 @@ def test_point_example_runs_quick_and_returns_metrics(name, tmp_path, monkeypatc
     metrics = load(f"examples/{name}.py").main(quick=True, seed=1)
     assert metrics and all(0.0 <= value for value in metrics.values())
     assert any(key.endswith("val_accuracy") for key in metrics)
+
+
+def test_images_example_takes_the_flags_and_defaults_of_the_cli():
+    example = load("examples/images.py")
+    defaults = example._parse([])
+    # Nothing given: every setting is the images study's default, as for keras-rk run.
+    assert all(defaults[key] is None for key in ("seeds", "epochs", "gradient", "patience"))
+    assert defaults["restore_best_weights"] is None and defaults["dataset"] == "fashion_mnist"
+    given = example._parse(["--seeds", "2", "--restore-best-weights", "--gradient", "autodiff",
+                            "--no-early-stop", "--dataset", "mnist", "--width", "784"])  # fmt: skip
+    assert (given["seeds"], given["restore_best_weights"], given["gradient"]) == (
+        2,
+        True,
+        "autodiff",
+    )
+    assert (given["early_stopping"], given["dataset"], given["width"]) == ("none", "mnist", 784)
+    with pytest.raises(SystemExit):
+        example._parse(["--datasets", "mnist"])

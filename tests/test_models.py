@@ -132,7 +132,9 @@ def test_classifier_activation_none_gives_the_logits_of_the_softmax_model(tmp_pa
 
 
 def test_classifier_activation_is_checked():
-    with pytest.raises(ValueError, match=r"`classifier_activation`.*Received: classifier_activation='softmx'"):
+    with pytest.raises(
+        ValueError, match=r"`classifier_activation`.*Received: classifier_activation='softmx'"
+    ):
         keras_rk.build(depth=2, width=4, classifier_activation="softmx")
 
 

@@ -83,3 +83,19 @@ def test_model_without_a_block_is_refused():
     model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
     with pytest.raises(ValueError, match=r"exactly one RKBlock or StandardBlock.*with 0"):
         plotting.feature_trajectories(model, np.zeros((1, 2)))
+
+
+def test_plotting_imports_nothing_from_the_studies():
+    # Figure primitives only: the studies' figures are built on them in
+    # keras_rk.studies.figures, never the other way round (function-level
+    # imports included).
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(plotting.__file__).read_text())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}  # fmt: skip
+    imported |= {node.module for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) and node.module}  # fmt: skip
+    assert not {m for m in imported if m.startswith(("keras_rk.studies", "keras_rk.experiments"))}
+    assert not hasattr(plotting, "study_figures")

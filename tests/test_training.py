@@ -119,58 +119,7 @@ def test_batches_depend_only_on_seed_and_epoch():
     assert not np.array_equal(a.order, b.order)
 
 
-# ---------------------------------------------------------------- resumable callbacks
-
-
-def test_resumed_early_stopping_has_the_state_of_an_uninterrupted_one():
-    # Feeds the same validation costs to one EarlyStopping epoch by epoch and, for
-    # every prefix, to one rebuilt from that prefix: wait, best, best_epoch,
-    # stopped_epoch and the best weights must agree, and so must the stop.
-    from keras_rk.training import ResumableEarlyStopping
-
-    values = [1.0, 0.8, 0.9, 0.7, 0.75, 0.76, 0.8, 0.9, 0.95]
-    model = small_model()
-    model(np.zeros((1, 2), "float32"))
-
-    def epoch_weights(epoch):  # weights that tell which epoch they are from
-        return [np.full(w.shape, epoch, w.dtype) for w in model.get_weights()]
-
-    def state(callback):
-        weights = callback.best_weights
-        tag = None if weights is None else float(np.asarray(weights[0]).flat[0])
-        return (callback.wait, callback.best, callback.best_epoch, callback.stopped_epoch, tag)
-
-    def run(callback, start):
-        model.stop_training = False
-        for epoch in range(start, len(values)):
-            model.set_weights(epoch_weights(epoch))
-            callback.on_epoch_end(epoch, {"val_loss": values[epoch]})
-            if model.stop_training:
-                return epoch
-        return None
-
-    kwargs = dict(monitor="val_loss", patience=2, restore_best_weights=True)
-    reference = ResumableEarlyStopping(**kwargs)
-    reference.set_model(model)
-    reference.on_train_begin()
-    states, arrays = [state(reference)], [{}]
-    for epoch, value in enumerate(values):
-        model.set_weights(epoch_weights(epoch))
-        reference.on_epoch_end(epoch, {"val_loss": value})
-        states.append(state(reference))
-        arrays.append(reference.state_arrays())
-        if model.stop_training:
-            break
-    stop = epoch
-    assert stop == 5  # best at epoch 3, two epochs without improvement
-
-    for done in range(1, stop + 1):
-        resumed = ResumableEarlyStopping(**kwargs)
-        resumed.set_model(model)
-        resumed.resume({"val_loss": values[:done]}, arrays[done])
-        resumed.on_train_begin()
-        assert state(resumed) == states[done], done
-        assert run(resumed, done) == stop, done
+# ---------------------------------------------------------------- resumable callbacks in a fit
 
 
 class Interrupt(Exception):

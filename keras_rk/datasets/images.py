@@ -41,6 +41,7 @@ FILES = {
 IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
 LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
 IMAGE_SIZE = 28
+INPUT_DIM = IMAGE_SIZE * IMAGE_SIZE  # the images enter flattened
 # The largest IDX file read. MNIST's largest is 47 MB; a header declaring more
 # than this is corrupt, and reading it would cost that much memory.
 MAX_IDX_BYTES = 10**9

@@ -3,7 +3,7 @@
 Every set draws ``num_train + num_val`` samples together and splits them, as the
 paper's public code does. Labels are assigned *before* the noise is added, so the
 classes overlap at their borders; this is why no network reaches 100% on the
-multi-class sets (Table 4). Formulas: ``shared/paper/reference-facts.md``.
+multi-class sets (Table 4). Each function's docstring gives its formula.
 
 Each function returns ``((x_train, y_train), (x_val, y_val))`` with ``x`` float32
 of shape (num_samples, dim) and ``y`` int32 class indices of shape (num_samples,),

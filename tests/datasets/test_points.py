@@ -87,3 +87,19 @@ def test_donut_shells():
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_facts_of_every_data_set_come_from_its_module():
+    # keras_rk.datasets answers for point and image sets alike, from the facts
+    # defined once in points.py and images.py.
+    from keras_rk.datasets import images
+
+    assert datasets.available_datasets() == [*ALL, *images.DATASETS]
+    for name in ALL:
+        assert datasets.input_dim_of(name) == points.input_dim_of(name)
+        assert datasets.num_classes_of(name) == points.num_classes_of(name)
+    for name in images.DATASETS:
+        assert datasets.input_dim_of(name) == images.INPUT_DIM == 28 * 28
+        assert datasets.num_classes_of(name) == images.NUM_CLASSES == 10
+    with pytest.raises(ValueError, match=r"Unknown point data set `name`"):
+        datasets.input_dim_of("cifar10")
