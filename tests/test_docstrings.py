@@ -12,6 +12,7 @@ MODULES = [
     "keras_rk.layers.conv_rk_block",
     "keras_rk.layers.rk_block",
     "keras_rk.layers.standard_block",
+    "keras_rk.limits",
     "keras_rk.loop",
     "keras_rk.models",
     "keras_rk.optimal_control",

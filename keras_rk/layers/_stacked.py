@@ -79,7 +79,7 @@ class StackedStepsBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.num_steps = _checks.positive_int(num_steps, "num_steps")
+        self.num_steps = _checks.num_steps(num_steps)
         self.activation = get_activation(activation)
         if not isinstance(return_trajectory, bool):
             raise ValueError(

@@ -139,7 +139,7 @@ class RKBlock(StackedStepsBlock):
         self.step_size_arg = step_size
         self.final_time = final_time
         self.step_size = resolve_step_size(step_size, final_time, self.num_steps)
-        self.num_implicit_iterations = _checks.non_negative_int(
+        self.num_implicit_iterations = _checks.num_iterations(
             num_implicit_iterations, "num_implicit_iterations"
         )
         self.step_size_mode = _checks.one_of(step_size_mode, "step_size_mode", STEP_SIZE_MODES)
