@@ -41,6 +41,10 @@ PLUGIN_RETURNING_A_STRING = "rk4"
         (dict(lift=None), r"`mode`, expected one of"),
         (dict(lift_seed="x"), r"`lift_seed`, expected a non-negative integer"),
         (dict(num_implicit_iterations=1.5), r"`num_implicit_iterations`"),
+        (
+            dict(step_size=1000, step_size_mode="learned"),
+            r"`step_size`, expected a number in \(0, 700.0\] .*Received: step_size=1000.0",
+        ),
         (dict(depth=10**6), r"`depth`, expected an integer in \[1, 10000\] .*MAX_NUM_STEPS"),
         (dict(num_implicit_iterations=10**5), r"in \[0, 100\] .*num_implicit_iterations=100000"),
     ],
@@ -167,6 +171,25 @@ def test_model_inputs_of_the_wrong_shape(x, message):
     model = keras_rk.build(depth=2, width=4)
     with pytest.raises(ValueError, match=message):
         model(x)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(y=np.array([5, -1])), r"`y`, expected integer class labels in \[0, 2\)\. .*y\[0\]=5"),
+        (dict(y=np.array([0.0, 2.0])), r"Received: y\[1\]=2.0"),
+        (dict(num_adjoint_iterations=-1), r"`num_adjoint_iterations`, expected a non-negative"),
+        (dict(num_adjoint_iterations=10**5), r"`num_adjoint_iterations`, .*\[0, 100\]"),
+    ],
+)
+def test_optimal_control_gradients(kwargs, message):
+    # Labels out of range used to give finite, wrong gradients; a negative
+    # sweep count acted as 0.
+    from keras_rk import optimal_control
+
+    kwargs = {"y": np.array([0, 1]), **kwargs}
+    with pytest.raises(ValueError, match=message):
+        optimal_control.gradients(keras_rk.build(depth=2, width=4), np.ones((2, 2)), **kwargs)
 
 
 def compiled_model():
