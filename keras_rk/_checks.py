@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from keras_rk import limits
+
 
 def positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
@@ -25,6 +27,45 @@ def non_negative_int(value: Any, name: str) -> int:
             f"integer. Received: {name}={value!r}"
         )
     return int(value)
+
+
+def bounded_int(value: Any, name: str, low: int, limit: str, why: str) -> int:
+    """An integer in [low, keras_rk.limits.<limit>]; `why` says what the bound
+    protects, and the error says how to raise it."""
+    high = getattr(limits, limit)
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        kind = {0: "a non-negative integer", 1: "a positive integer"}[low]
+        raise ValueError(
+            f"Received an invalid value for `{name}`, expected {kind}. Received: {name}={value!r}"
+        )
+    if value > high:
+        raise ValueError(
+            f"Received an invalid value for `{name}`, expected an integer in "
+            f"[{low}, {high}] ({why}; to go beyond, set keras_rk.limits.{limit} "
+            f"first). Received: {name}={value!r}"
+        )
+    return int(value)
+
+
+def num_steps(value: Any, name: str = "num_steps") -> int:
+    return bounded_int(
+        value,
+        name,
+        1,
+        "MAX_NUM_STEPS",
+        "the paper's deepest network has 100 steps, the benchmarks 1,000",
+    )
+
+
+def num_iterations(value: Any, name: str) -> int:
+    return bounded_int(
+        value,
+        name,
+        0,
+        "MAX_ITERATIONS",
+        "fixed-point sweeps converge geometrically when h * Lip(f) < 1, and more "
+        "sweeps do not help when it is not",
+    )
 
 
 def positive_float(value: Any, name: str) -> float:

@@ -81,7 +81,7 @@ def build(
     >>> logits.get_layer("classifier").activation.__name__
     'linear'
     """
-    depth = _checks.positive_int(depth, "depth")
+    depth = _checks.num_steps(depth, "depth")
     width = _checks.positive_int(width, "width")
     input_dim = _checks.positive_int(input_dim, "input_dim")
     num_classes = _checks.positive_int(num_classes, "num_classes")

@@ -50,8 +50,10 @@ from collections.abc import Callable
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
+from keras_rk import _checks
 from keras_rk._autodiff import detached, grad, layer_pullback, layer_values, stateless_call
 from keras_rk.activations import derivative
 from keras_rk.layers.rk_block import RKBlock
@@ -248,6 +250,31 @@ def _loss_function(loss: Any) -> Callable:
     return scalar_loss
 
 
+def _sweeps(value: Any, name: str) -> int | None:
+    """None (each block's own num_implicit_iterations) or a checked count: a
+    negative one used to act silently as 0."""
+    return None if value is None else _checks.num_iterations(value, name)
+
+
+def _checked_labels(y, loss: Any, model: keras.Model):
+    """`y` checked as class indices when `loss` takes them (sparse categorical
+    cross-entropy): out-of-range labels otherwise give finite, wrong gradients."""
+    sparse = loss in (
+        "sparse_categorical_crossentropy",
+        keras.losses.sparse_categorical_crossentropy,
+    )
+    ignore_class = None
+    if isinstance(loss, keras.losses.SparseCategoricalCrossentropy):
+        sparse, ignore_class = True, loss.get_config().get("ignore_class")
+    if not sparse:
+        return y
+    labels = np.asarray(ops.convert_to_numpy(y))
+    if ignore_class is not None:
+        labels = np.where(labels == ignore_class, 0, labels)
+    _checks.class_labels(labels, "y", max(2, int(model.output_shape[-1])))
+    return y
+
+
 def gradients(
     model: keras.Model,
     x,
@@ -271,7 +298,8 @@ def gradients(
             Its RK blocks must not return trajectories, and every tableau must
             have all weights b_i != 0 (otherwise no adjoint tableau exists).
         x: inputs, shape (batch, input_dim).
-        y: targets for `loss`.
+        y: targets for `loss`; for sparse categorical cross-entropy, class
+            indices in [0, number of outputs), checked.
         loss: a Keras loss name, ``keras.losses.Loss`` or callable
             (y_true, y_pred); a per-sample result is averaged over the batch, as
             Keras's losses do. Default 'sparse_categorical_crossentropy'.
@@ -283,6 +311,7 @@ def gradients(
         A list of tensors aligned with ``model.trainable_weights``; with
         ``return_input_gradient``, the pair (that list, dF/dx).
     """
+    num_adjoint_iterations = _sweeps(num_adjoint_iterations, "num_adjoint_iterations")
     layers = _chain(model)
     blocks = [i for i, layer in enumerate(layers) if isinstance(layer, RKBlock)]
     for index in blocks:
@@ -292,6 +321,7 @@ def gradients(
                 f"needs only y[L] downstream. Build it with return_trajectory=False."
             )
         layers[index].tableau.adjoint()  # fails early, with the reason, for b_i = 0
+    y = _checked_labels(y, loss, model)
     scalar_loss = _loss_function(loss)
     dtype = layers[0].compute_dtype if layers else model.compute_dtype
     x = ops.convert_to_tensor(x, dtype=dtype)
@@ -395,6 +425,7 @@ def costate_trajectory(
     Returns:
         Shape (batch, L + 1, width), p[0] first.
     """
+    num_adjoint_iterations = _sweeps(num_adjoint_iterations, "num_adjoint_iterations")
     x = ops.convert_to_tensor(x, dtype=block.compute_dtype)
     _, _, costates = _block_adjoint(
         block,
@@ -419,7 +450,8 @@ def tangent_trajectory(block: RKBlock, x, dy0, *, num_iterations: int | None = N
     x = ops.convert_to_tensor(x, dtype=block.compute_dtype)
     dy0 = ops.convert_to_tensor(dy0, dtype=x.dtype)
     tableau = block.tableau
-    sweeps = block.num_implicit_iterations if num_iterations is None else int(num_iterations)
+    sweeps = _sweeps(num_iterations, "num_iterations")
+    sweeps = block.num_implicit_iterations if sweeps is None else sweeps
     kernel, bias, steps = _block_weights(block, x.dtype)
     trajectory, _ = _forward_states(block, x, kernel, bias, steps)
 

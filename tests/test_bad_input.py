@@ -4,8 +4,11 @@ the argument, never a crash deep inside a backend, never a half-written file.
 
 The number of cases is counted in the README (`pytest tests/test_bad_input.py -q`)."""
 
+import json
+import zipfile
 from importlib.metadata import EntryPoint
 
+import keras
 import numpy as np
 import pytest
 
@@ -38,6 +41,12 @@ PLUGIN_RETURNING_A_STRING = "rk4"
         (dict(lift=None), r"`mode`, expected one of"),
         (dict(lift_seed="x"), r"`lift_seed`, expected a non-negative integer"),
         (dict(num_implicit_iterations=1.5), r"`num_implicit_iterations`"),
+        (
+            dict(step_size=1000, step_size_mode="learned"),
+            r"`step_size`, expected a number in \(0, 700.0\] .*Received: step_size=1000.0",
+        ),
+        (dict(depth=10**6), r"`depth`, expected an integer in \[1, 10000\] .*MAX_NUM_STEPS"),
+        (dict(num_implicit_iterations=10**5), r"in \[0, 100\] .*num_implicit_iterations=100000"),
     ],
 )
 def test_build(kwargs, message):
@@ -102,6 +111,11 @@ def test_malicious_plugins_warn_and_are_skipped(value, message, tmp_path, monkey
         (keras_rk.StandardBlock, dict(num_steps="3"), r"`num_steps`"),
         (keras_rk.Augment, dict(width=-1), r"`width`"),
         (keras_rk.Augment, dict(width=3, mode=0), r"`mode`"),
+        (keras_rk.RKBlock, dict(num_steps=10_001), r"\[1, 10000\].*Received: num_steps=10001"),
+        (keras_rk.StandardBlock, dict(num_steps=10**9), r"Received: num_steps=1000000000"),
+        (keras_rk.ConvRKBlock, dict(num_steps=10**5), r"Received: num_steps=100000"),
+        (keras_rk.RKBlock, dict(num_implicit_iterations=101), r"\[0, 100\].*h \* Lip\(f\)"),
+        (keras_rk.ConvRKBlock, dict(num_implicit_iterations=10**5), r"MAX_ITERATIONS"),
     ],
 )
 def test_layer_arguments(layer, kwargs, message):
@@ -109,6 +123,40 @@ def test_layer_arguments(layer, kwargs, message):
         kwargs = {"num_steps": 2, **kwargs}
     with pytest.raises(ValueError, match=message):
         layer(**kwargs)
+
+
+def edited_model_file(tmp_path, **changes):
+    """A saved model whose RKBlock config is edited on disk (unzip, edit, rezip)."""
+    path = tmp_path / "model.keras"
+    keras_rk.build(depth=2, width=4).save(path)
+    with zipfile.ZipFile(path) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(files["config.json"])
+    for layer in config["config"]["layers"]:
+        if layer["class_name"] == "RKBlock":
+            layer["config"].update(changes)
+    files["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return path
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(num_steps=10**6), r"`num_steps`, expected an integer in \[1, 10000\]"),
+        (dict(num_implicit_iterations=10**5), r"`num_implicit_iterations`, expected an integer"),
+    ],
+)
+def test_a_model_file_with_a_costly_config_fails_before_building(tmp_path, changes, message):
+    # Unchecked, 10^4 steps took 96 s and 1.1 GB to fail on the weights' shapes,
+    # and 10^5 sweeps loaded and then ran `predict` for minutes. Keras wraps the
+    # error of the layer's __init__ in a TypeError that ends with it.
+    path = edited_model_file(tmp_path, **changes)
+    ((name, value),) = changes.items()
+    with pytest.raises((TypeError, ValueError), match=message + rf".*Received: {name}={value}"):
+        keras.saving.load_model(path)
 
 
 @pytest.mark.parametrize(
@@ -123,6 +171,25 @@ def test_model_inputs_of_the_wrong_shape(x, message):
     model = keras_rk.build(depth=2, width=4)
     with pytest.raises(ValueError, match=message):
         model(x)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(y=np.array([5, -1])), r"`y`, expected integer class labels in \[0, 2\)\. .*y\[0\]=5"),
+        (dict(y=np.array([0.0, 2.0])), r"Received: y\[1\]=2.0"),
+        (dict(num_adjoint_iterations=-1), r"`num_adjoint_iterations`, expected a non-negative"),
+        (dict(num_adjoint_iterations=10**5), r"`num_adjoint_iterations`, .*\[0, 100\]"),
+    ],
+)
+def test_optimal_control_gradients(kwargs, message):
+    # Labels out of range used to give finite, wrong gradients; a negative
+    # sweep count acted as 0.
+    from keras_rk import optimal_control
+
+    kwargs = {"y": np.array([0, 1]), **kwargs}
+    with pytest.raises(ValueError, match=message):
+        optimal_control.gradients(keras_rk.build(depth=2, width=4), np.ones((2, 2)), **kwargs)
 
 
 def compiled_model():

@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
-from keras_rk._checks import class_labels
+import keras_rk
+from keras_rk import limits
+from keras_rk._checks import class_labels, num_iterations, num_steps
 
 
 def test_integer_labels_pass_unchanged():
@@ -40,3 +42,15 @@ def test_non_numeric_labels_name_their_dtype(labels):
         ValueError, match=r"`y`, expected integer class labels in \[0, 2\)\. Received: y of dtype"
     ):
         class_labels(labels, "y", 2)
+
+
+def test_the_bounds_are_inclusive_and_can_be_raised(monkeypatch):
+    assert num_steps(limits.MAX_NUM_STEPS) == 10_000
+    assert num_iterations(limits.MAX_ITERATIONS, "sweeps") == 100
+    with pytest.raises(ValueError, match=r"set keras_rk.limits.MAX_NUM_STEPS first"):
+        num_steps(10_001)
+    # The error's advice works: the checks read the limit when they run.
+    monkeypatch.setattr(limits, "MAX_NUM_STEPS", 20_000)
+    assert keras_rk.RKBlock(num_steps=20_000).num_steps == 20_000
+    with pytest.raises(ValueError, match=r"\[1, 20000\].*Received: depth=20001"):
+        num_steps(20_001, "depth")

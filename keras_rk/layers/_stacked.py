@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_rk import _checks
@@ -26,19 +27,26 @@ def per_step_initializer(initializer: keras.initializers.Initializer, num_steps:
     its fan-in (Glorot on (L, D, D) sees fan_in = L * D). A Keras random
     initializer with an integer seed returns the same values on every call, so
     each step gets its own seed, seed + step; the result is still reproducible.
+
+    The steps are written into one host array, not joined by ``ops.stack``: on
+    JAX a stack of L tensors compiles an XLA program with L operands, whose
+    compile time grows about quadratically in L.
     """
 
     def initialize(shape, dtype=None):
         seed = getattr(initializer, "seed", None)
-        slices = []
+        stacked = None
         for step in range(num_steps):
             step_initializer = initializer
             if isinstance(seed, int) and not isinstance(seed, bool):
                 config = initializer.get_config()
                 config["seed"] = seed + step
                 step_initializer = type(initializer).from_config(config)
-            slices.append(step_initializer(tuple(shape[1:]), dtype=dtype))
-        return ops.stack(slices)
+            value = ops.convert_to_numpy(step_initializer(tuple(shape[1:]), dtype=dtype))
+            if stacked is None:
+                stacked = np.empty((num_steps, *value.shape), dtype=value.dtype)
+            stacked[step] = value
+        return ops.convert_to_tensor(stacked, dtype=dtype)
 
     return initialize
 
@@ -71,7 +79,7 @@ class StackedStepsBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.num_steps = _checks.positive_int(num_steps, "num_steps")
+        self.num_steps = _checks.num_steps(num_steps)
         self.activation = get_activation(activation)
         if not isinstance(return_trajectory, bool):
             raise ValueError(

@@ -87,7 +87,7 @@ class ConvRKBlock(StackedStepsBlock):
         self.step_size_arg = step_size
         self.final_time = final_time
         self.step_size = resolve_step_size(step_size, final_time, self.num_steps)
-        self.num_implicit_iterations = _checks.non_negative_int(
+        self.num_implicit_iterations = _checks.num_iterations(
             num_implicit_iterations, "num_implicit_iterations"
         )
 

@@ -27,6 +27,9 @@ DEFAULT_STEP_SIZE = 0.05
 STEP_SIZE_MODES = ("fixed", "learned", "simplex")
 GRADIENTS = ("autodiff", "adjoint")
 
+# The largest h whose softplus^-1, log(expm1(h)), a float64 holds (expm1 overflows at 709.78).
+MAX_LEARNED_STEP_SIZE = 700.0
+
 
 def resolve_tableau(tableau: Any) -> ButcherTableau:
     """A tableau from a registered name, a ButcherTableau, or its config dict."""
@@ -139,10 +142,19 @@ class RKBlock(StackedStepsBlock):
         self.step_size_arg = step_size
         self.final_time = final_time
         self.step_size = resolve_step_size(step_size, final_time, self.num_steps)
-        self.num_implicit_iterations = _checks.non_negative_int(
+        self.num_implicit_iterations = _checks.num_iterations(
             num_implicit_iterations, "num_implicit_iterations"
         )
         self.step_size_mode = _checks.one_of(step_size_mode, "step_size_mode", STEP_SIZE_MODES)
+        if self.step_size_mode == "learned" and self.step_size > MAX_LEARNED_STEP_SIZE:
+            # build() starts s at softplus^-1(h) = log(expm1(h)), which overflows a float.
+            raise ValueError(
+                f"Received an invalid value for `step_size`, expected a number in "
+                f"(0, {MAX_LEARNED_STEP_SIZE}] with step_size_mode='learned' (its "
+                f"parameter starts at log(expm1(h))); use step_size_mode='fixed' for "
+                f"larger steps. Received: step_size={self.step_size!r}"
+                + (f" (final_time={final_time!r} / num_steps)" if final_time is not None else "")
+            )
         if not isinstance(remat, bool):
             raise ValueError(
                 f"Received an invalid value for `remat`, expected True or False. "
