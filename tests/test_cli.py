@@ -95,4 +95,72 @@ def test_run_images_without_data_exits_2(tmp_path, capsys):
 def test_unknown_image_data_set_is_the_clear_error(tmp_path, capsys):
     argv = ["run", "images", "--quick", "--out", str(tmp_path), "--datasets", "cifar10"]
     assert cli.main(argv) == 2
-    assert "Unknown data set `name` in `datasets`" in capsys.readouterr().err
+    assert "invalid value for `datasets`" in capsys.readouterr().err
+
+
+# Each setting a user can get wrong, refused before the results folder exists.
+BAD_SETTINGS = [
+    ["comparison", "--architectures", "rk5"],
+    ["comparison", "--datasets", "donut_9d"],
+    ["comparison", "--depth", "0"],
+    ["comparison", "--standard-depth", "-1"],
+    ["activation", "--activations", "tanhh"],
+    ["activation", "--activations", "elu", "--gradient", "adjoint"],
+    ["comparison", "--architectures", "backward_euler", "--gradient", "adjoint"],
+    ["width", "--widths", "0,3"],
+    ["width", "--widths", "1,3"],  # narrower than the 2-d inputs
+    ["width", "--widths", ","],
+    ["width", "--widths", "a"],
+    ["depth", "--depths", "0"],
+    ["depth", "--width", "0"],
+    ["depth", "--lift", "sideways"],
+    ["depth", "--gradient", "numeric"],
+    ["depth", "--early-stopping", "sometimes"],
+    ["depth", "--patience", "-1"],
+    ["depth", "--tol", "0"],
+    ["depth", "--seeds", "0"],
+    ["depth", "--epochs", "0"],
+    ["depth", "--batch-size", "0"],
+    ["depth", "--learning-rate", "-1"],
+    ["depth", "--step-size", "0"],
+    ["depth", "--final-time", "-2"],
+    ["depth", "--num-train", "0"],
+    ["depth", "--steps-per-execution", "0"],
+    ["images", "--data-dir", "NOWHERE"],
+]
+
+
+@pytest.mark.parametrize("bad", BAD_SETTINGS, ids=lambda argv: " ".join(argv))
+def test_a_refused_setting_writes_nothing(bad, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["run", bad[0], "--quick", "--out", str(out),
+            *[a.replace("NOWHERE", str(tmp_path / "nowhere")) for a in bad[1:]]]  # fmt: skip
+    try:
+        code = cli.main(argv)
+    except SystemExit as exit_info:  # argparse's own refusals
+        code = exit_info.code
+    assert code == 2
+    assert not out.exists(), sorted(p.name for p in out.rglob("*"))
+    err = capsys.readouterr().err
+    if bad[0] == "images":  # the not-found message lists every place it looked
+        assert "Could not load 'mnist'" in err and "nowhere" in err, err
+        return
+    # One line that names the argument and the value received.
+    line = err.strip().splitlines()[-1]
+    assert "error:" in line, err
+    flag = next(a for a in reversed(bad) if a.startswith("--"))[2:]
+    assert flag in line or flag.replace("-", "_") in line, line
+    assert all(part in line for part in bad[-1].split(",")), line
+
+
+def test_the_corrected_command_runs_after_a_refused_one(tmp_path, capsys):
+    # The case: a typo used to leave study.json behind, and the corrected
+    # command was then refused as "a 'comparison' run with other settings".
+    out = str(tmp_path / "out")
+    common = ["run", "comparison", "--quick", "--out", out, "--datasets", "donut_2d_6c",
+              "--seeds", "1", "--epochs", "1", "--num-train", "10", "--num-val", "10",
+              "--no-figures"]  # fmt: skip
+    assert cli.main([*common, "--architectures", "rk5"]) == 2
+    assert "architectures=['rk5']" in capsys.readouterr().err
+    assert cli.main([*common, "--architectures", "rk4"]) == 0, capsys.readouterr().err
+    assert (tmp_path / "out" / "summary.md").exists()

@@ -136,6 +136,15 @@ def _idx_directory(directory: Path, name: str) -> Path | None:
     return None
 
 
+def check_data_dir(name: str, data_dir: str | os.PathLike) -> None:
+    """Raises ``DataNotFoundError`` (as ``load_images`` would) when `data_dir`
+    lacks the four IDX files of `name`; reads none of them, so a command can
+    refuse a wrong folder before it writes anything."""
+    if _idx_directory(Path(data_dir), name) is None:
+        looked = [f"data_dir: no IDX files in {data_dir}"]
+        raise DataNotFoundError(_not_found_message(name, looked))
+
+
 def _load_idx_directory(directory: Path):
     arrays = {key: read_idx(_find_file(directory, stem)) for key, stem in FILES.items()}
     for split in ("train", "test"):
