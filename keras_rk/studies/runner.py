@@ -90,8 +90,9 @@ def run_study(
         records[run_id] = record
     summary = summarize(name, cells, settings.seeds, records)
     files = write_tables(
-        folder, name, study, settings, opts, summary, time.perf_counter() - started
-    )
+        folder, name, study, settings, opts, summary, time.perf_counter() - started,
+        quick=quick, records=records,
+    )  # fmt: skip
     if figures:
         files += study_figures(name, folder, cells, settings, records, summary)
         progress(f"figures: {', '.join(p.name for p in files if p.suffix == '.png')}")
