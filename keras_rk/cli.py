@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 
 
@@ -31,21 +32,26 @@ def _str_list(text: str) -> list[str]:
 
 
 def make_parser() -> argparse.ArgumentParser:
+    from keras_rk import __version__
     from keras_rk.callbacks import EARLY_STOPPING_RULES
     from keras_rk.layers.augment import LIFT_MODES
     from keras_rk.layers.rk_block import GRADIENTS
+    from keras_rk.listing import study_defaults
     from keras_rk.studies import available_studies
 
     parser = argparse.ArgumentParser(
         prog="keras-rk",
         description="Augmented Runge-Kutta networks: the paper's studies.",
     )
+    parser.add_argument("--version", action="version", version=__version__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("list", help="list the studies")
+    commands.add_parser("list", help="list the studies, the installed tableaus and the data sets")
     run = commands.add_parser(
         "run",
         help="run (or resume) a study",
         description="Run or resume a study. Unset settings take the paper's values.",
+        epilog=study_defaults(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("study", help=f"one of {available_studies()}")
     run.add_argument("--out", help="results folder (default: results/STUDY)")
@@ -146,6 +152,12 @@ def settings_overrides(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Before anything imports TensorFlow: its C++ log lines (oneDNN, CUDA, CPU
+    # features) say nothing a user of this command needs; a set value wins.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from keras_rk._quiet_import import import_keras
+
+    import_keras()
     parser = make_parser()
     args = parser.parse_args(argv)
     from keras_rk import studies
@@ -153,8 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     from keras_rk.results import ResultsError
 
     if args.command == "list":
-        for name, study in studies.STUDIES.items():
-            print(f"{name:12s} {study.description}")
+        from keras_rk.listing import listing
+
+        print(listing(), end="")
         return 0
 
     import keras

@@ -8,11 +8,53 @@ from keras_rk import cli
 
 
 def test_list(capsys):
+    import re
+
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
     for study in ("width", "depth", "activation", "comparison", "variability", "augmentation",
                   "images"):  # fmt: skip
         assert study in out
+    # rk4: 4 stages, claimed and verified order 4, explicit, not symplectic.
+    assert re.search(r"^  rk4 +4 +4 +4 +explicit +no$", out, re.M), out
+    assert re.search(r"^  gauss_legendre_2 +2 +4 +4 +implicit +yes$", out, re.M), out
+    assert "Point sets (--datasets):" in out and "Image sets" in out
+    assert re.search(r"^  donut_3d_6c +dim 3, 6 classes$", out, re.M), out
+    assert re.search(r"^  fashion_mnist +28x28 = 784 pixels, 10 classes$", out, re.M), out
+
+
+def test_version_prints_the_package_version(capsys):
+    import keras_rk
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == keras_rk.__version__ + "\n"
+
+
+def test_run_help_shows_each_studys_defaults(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--help"])
+    out = capsys.readouterr().out
+    assert "defaults per study" in out
+    assert "  variability:\n    seeds=4, epochs=40, batch_size=5," in out
+    assert "datasets=['donut_2d_6c'], depth=100, width=16" in out
+    assert "--quick: seeds=2, epochs=2, num_train=40, num_val=40, depth=3, width=4" in out
+
+
+def test_help_shows_no_tensorflow_log():
+    # TensorFlow 2.21 writes its start-up lines before absl's logging exists, so
+    # TF_CPP_MIN_LOG_LEVEL alone does not stop them; the command filters them.
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["KERAS_BACKEND"] = "tensorflow"  # the backend whose import logs
+    done = subprocess.run([sys.executable, "-m", "keras_rk.cli", "--help"], env=env,
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    assert "usage: keras-rk" in done.stdout
+    for line in (done.stdout + done.stderr).splitlines():
+        assert not line.startswith(("I0000", "W0000", "E0000", "WARNING: All log")), line
+        assert "oneDNN" not in line and "cuda" not in line.lower(), line
 
 
 def test_run_quick_prints_progress_per_repetition(tmp_path, capsys):
