@@ -6,16 +6,22 @@ import importlib
 import pytest
 
 MODULES = [
+    "keras_rk._quiet_import",
     "keras_rk.activations",
     "keras_rk.adjoint_gradient",
+    "keras_rk.datasets.images",
+    "keras_rk.environment",
     "keras_rk.layers.augment",
     "keras_rk.layers.conv_rk_block",
     "keras_rk.layers.rk_block",
     "keras_rk.layers.standard_block",
+    "keras_rk.listing",
     "keras_rk.loop",
     "keras_rk.models",
     "keras_rk.optimal_control",
     "keras_rk.rk",
+    "keras_rk.studies.reports",
+    "keras_rk.studies.validation",
     "keras_rk.tableaus",
 ]
 
