@@ -136,7 +136,8 @@ def settings_lines(settings, opts, rows, quick: bool = False) -> list[str]:
         f"{settings.num_val} validation {kind} per seed",
         f"- Seeds: {'0' if seeds == 1 else f'0 to {seeds - 1}'} ({seeds} repetition"
         f"{'s' if seeds != 1 else ''} per network)",
-        f"- Training: at most {settings.epochs} epochs, batch size {settings.batch_size}, "
+        f"- Training: at most {settings.epochs} epoch{'s' if settings.epochs != 1 else ''}, "
+        f"batch size {settings.batch_size}, "
         f"Adam with learning rate {settings.learning_rate}, cross-entropy",
         f"- Early stopping: {rule}",
         f"- Step size: {step}; lift: {settings.lift} (unless a network names its own); "
