@@ -206,3 +206,16 @@ def test_the_corrected_command_runs_after_a_refused_one(tmp_path, capsys):
     assert "architectures=['rk5']" in capsys.readouterr().err
     assert cli.main([*common, "--architectures", "rk4"]) == 0, capsys.readouterr().err
     assert (tmp_path / "out" / "summary.md").exists()
+
+
+@pytest.mark.parametrize("flag", ["--help", "--version"])
+def test_help_and_version_do_not_import_keras(flag):
+    # A fresh process: here Keras is imported already. The choices of --lift,
+    # --gradient, --early-stopping and the run epilog load only when used.
+    code = (
+        "import sys\nfrom keras_rk import cli\n"
+        f"try:\n    cli.main([{flag!r}])\nexcept SystemExit:\n    pass\n"
+        "print(sorted({'keras', 'tensorflow', 'jax', 'torch'} & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr
