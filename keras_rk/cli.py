@@ -13,7 +13,10 @@ Set KERAS_BACKEND=jax for speed.
 from __future__ import annotations
 
 import argparse
+import collections.abc
 import contextlib
+import functools
+import os
 import sys
 
 
@@ -30,24 +33,75 @@ def _str_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def _load(module: str, name: str):
+    """`module`.`name`, with Keras imported quietly first (these modules import it)."""
+    import importlib
+
+    from keras_rk._quiet_import import import_keras
+
+    import_keras()
+    return getattr(importlib.import_module(module), name)
+
+
+class _Choices(collections.abc.Sequence):
+    """Choices that are imported only when argparse checks a value or shows
+    them, so `keras-rk --help` and `--version` never import Keras."""
+
+    def __init__(self, module: str, name: str):
+        self._where = (module, name)
+
+    @functools.cached_property
+    def _values(self) -> tuple:
+        return tuple(_load(*self._where))
+
+    def __getitem__(self, index):
+        return self._values[index]
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+class _Parser(argparse.ArgumentParser):
+    """A parser whose epilog may be a function, called only when help is shown,
+    and whose ``_Choices`` stay unloaded until used."""
+
+    def add_argument(self, *args, **kwargs):
+        choices = kwargs.get("choices")
+        if not isinstance(choices, _Choices):
+            return super().add_argument(*args, **kwargs)
+        # add_argument formats the choices to check the metavar: set them after.
+        action = super().add_argument(*args, **{**kwargs, "choices": None})
+        action.choices = choices
+        return action
+
+    def format_help(self) -> str:
+        if callable(self.epilog):
+            self.epilog = self.epilog()
+        return super().format_help()
+
+
 def make_parser() -> argparse.ArgumentParser:
-    from keras_rk.callbacks import EARLY_STOPPING_RULES
-    from keras_rk.layers.augment import LIFT_MODES
-    from keras_rk.layers.rk_block import GRADIENTS
-    from keras_rk.studies import available_studies
+    from keras_rk import __version__
+
+    EARLY_STOPPING_RULES = _Choices("keras_rk.callbacks", "EARLY_STOPPING_RULES")
+    LIFT_MODES = _Choices("keras_rk.layers.augment", "LIFT_MODES")
+    GRADIENTS = _Choices("keras_rk.layers.rk_block", "GRADIENTS")
 
     parser = argparse.ArgumentParser(
         prog="keras-rk",
         description="Augmented Runge-Kutta networks: the paper's studies.",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("list", help="list the studies")
+    parser.add_argument("--version", action="version", version=__version__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands.add_parser("list", help="list the studies, the installed tableaus and the data sets")
     run = commands.add_parser(
         "run",
         help="run (or resume) a study",
         description="Run or resume a study. Unset settings take the paper's values.",
+        epilog=lambda: _load("keras_rk.listing", "study_defaults")(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("study", help=f"one of {available_studies()}")
+    run.add_argument("study", help="one of the studies below (keras-rk list describes them)")
     run.add_argument("--out", help="results folder (default: results/STUDY)")
     run.add_argument("--quick", action="store_true", help="tiny sizes, for smoke tests")
     run.add_argument("--seeds", type=int, help="repetitions per setting (seeds 0..N-1)")
@@ -146,15 +200,22 @@ def settings_overrides(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Before anything imports TensorFlow: its C++ log lines (oneDNN, CUDA, CPU
+    # features) say nothing a user of this command needs; a set value wins.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = make_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # --help and --version end here, without Keras
+    from keras_rk._quiet_import import import_keras
+
+    import_keras()
     from keras_rk import studies
     from keras_rk.datasets.images import DataNotFoundError
     from keras_rk.results import ResultsError
 
     if args.command == "list":
-        for name, study in studies.STUDIES.items():
-            print(f"{name:12s} {study.description}")
+        from keras_rk.listing import listing
+
+        print(listing(), end="")
         return 0
 
     import keras

@@ -35,12 +35,31 @@ class ResultsError(RuntimeError):
     """A results folder cannot be used as asked (not writable, corrupt, mismatched)."""
 
 
+def _current_umask() -> int:
+    """The process's umask. Python can only read it by setting it, so it is set
+    and restored at once; on Linux /proc answers without changing anything,
+    which is safe beside other threads."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, write) -> None:
     """Calls write(binary_file) on a temporary file beside `path`, then renames
-    it to `path`, so readers never see a partly written file."""
+    it to `path`, so readers never see a partly written file. The file gets the
+    permissions ``open`` would give it (0o666 less the umask), not mkstemp's 0o600."""
     path = Path(path)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        if hasattr(os, "fchmod"):  # not on Windows, where mkstemp's mode is moot
+            os.fchmod(handle, 0o666 & ~_current_umask())
         with os.fdopen(handle, "wb") as file:
             write(file)
             file.flush()

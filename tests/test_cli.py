@@ -8,11 +8,53 @@ from keras_rk import cli
 
 
 def test_list(capsys):
+    import re
+
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
     for study in ("width", "depth", "activation", "comparison", "variability", "augmentation",
                   "images"):  # fmt: skip
         assert study in out
+    # rk4: 4 stages, claimed and verified order 4, explicit, not symplectic.
+    assert re.search(r"^  rk4 +4 +4 +4 +explicit +no$", out, re.M), out
+    assert re.search(r"^  gauss_legendre_2 +2 +4 +4 +implicit +yes$", out, re.M), out
+    assert "Point sets (--datasets):" in out and "Image sets" in out
+    assert re.search(r"^  donut_3d_6c +dim 3, 6 classes$", out, re.M), out
+    assert re.search(r"^  fashion_mnist +28x28 = 784 pixels, 10 classes$", out, re.M), out
+
+
+def test_version_prints_the_package_version(capsys):
+    import keras_rk
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == keras_rk.__version__ + "\n"
+
+
+def test_run_help_shows_each_studys_defaults(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--help"])
+    out = capsys.readouterr().out
+    assert "defaults per study" in out
+    assert "  variability:\n    seeds=4, epochs=40, batch_size=5," in out
+    assert "datasets=['donut_2d_6c'], depth=100, width=16" in out
+    assert "--quick: seeds=2, epochs=2, num_train=40, num_val=40, depth=3, width=4" in out
+
+
+def test_help_shows_no_tensorflow_log():
+    # TensorFlow 2.21 writes its start-up lines before absl's logging exists, so
+    # TF_CPP_MIN_LOG_LEVEL alone does not stop them; the command filters them.
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["KERAS_BACKEND"] = "tensorflow"  # the backend whose import logs
+    done = subprocess.run([sys.executable, "-m", "keras_rk.cli", "--help"], env=env,
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    assert "usage: keras-rk" in done.stdout
+    for line in (done.stdout + done.stderr).splitlines():
+        assert not line.startswith(("I0000", "W0000", "E0000", "WARNING: All log")), line
+        assert "oneDNN" not in line and "cuda" not in line.lower(), line
 
 
 def test_run_quick_prints_progress_per_repetition(tmp_path, capsys):
@@ -95,4 +137,85 @@ def test_run_images_without_data_exits_2(tmp_path, capsys):
 def test_unknown_image_data_set_is_the_clear_error(tmp_path, capsys):
     argv = ["run", "images", "--quick", "--out", str(tmp_path), "--datasets", "cifar10"]
     assert cli.main(argv) == 2
-    assert "Unknown data set `name` in `datasets`" in capsys.readouterr().err
+    assert "invalid value for `datasets`" in capsys.readouterr().err
+
+
+# Each setting a user can get wrong, refused before the results folder exists.
+BAD_SETTINGS = [
+    ["comparison", "--architectures", "rk5"],
+    ["comparison", "--datasets", "donut_9d"],
+    ["comparison", "--depth", "0"],
+    ["comparison", "--standard-depth", "-1"],
+    ["activation", "--activations", "tanhh"],
+    ["activation", "--activations", "elu", "--gradient", "adjoint"],
+    ["comparison", "--architectures", "backward_euler", "--gradient", "adjoint"],
+    ["width", "--widths", "0,3"],
+    ["width", "--widths", "1,3"],  # narrower than the 2-d inputs
+    ["width", "--widths", ","],
+    ["width", "--widths", "a"],
+    ["depth", "--depths", "0"],
+    ["depth", "--width", "0"],
+    ["depth", "--lift", "sideways"],
+    ["depth", "--gradient", "numeric"],
+    ["depth", "--early-stopping", "sometimes"],
+    ["depth", "--patience", "-1"],
+    ["depth", "--tol", "0"],
+    ["depth", "--seeds", "0"],
+    ["depth", "--epochs", "0"],
+    ["depth", "--batch-size", "0"],
+    ["depth", "--learning-rate", "-1"],
+    ["depth", "--step-size", "0"],
+    ["depth", "--final-time", "-2"],
+    ["depth", "--num-train", "0"],
+    ["depth", "--steps-per-execution", "0"],
+    ["images", "--data-dir", "NOWHERE"],
+]
+
+
+@pytest.mark.parametrize("bad", BAD_SETTINGS, ids=lambda argv: " ".join(argv))
+def test_a_refused_setting_writes_nothing(bad, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["run", bad[0], "--quick", "--out", str(out),
+            *[a.replace("NOWHERE", str(tmp_path / "nowhere")) for a in bad[1:]]]  # fmt: skip
+    try:
+        code = cli.main(argv)
+    except SystemExit as exit_info:  # argparse's own refusals
+        code = exit_info.code
+    assert code == 2
+    assert not out.exists(), sorted(p.name for p in out.rglob("*"))
+    err = capsys.readouterr().err
+    if bad[0] == "images":  # the not-found message lists every place it looked
+        assert "Could not load 'mnist'" in err and "nowhere" in err, err
+        return
+    # One line that names the argument and the value received.
+    line = err.strip().splitlines()[-1]
+    assert "error:" in line, err
+    flag = next(a for a in reversed(bad) if a.startswith("--"))[2:]
+    assert flag in line or flag.replace("-", "_") in line, line
+    assert all(part in line for part in bad[-1].split(",")), line
+
+
+def test_the_corrected_command_runs_after_a_refused_one(tmp_path, capsys):
+    # The case: a typo used to leave study.json behind, and the corrected
+    # command was then refused as "a 'comparison' run with other settings".
+    out = str(tmp_path / "out")
+    common = ["run", "comparison", "--quick", "--out", out, "--datasets", "donut_2d_6c",
+              "--seeds", "1", "--epochs", "1", "--num-train", "10", "--num-val", "10",
+              "--no-figures"]  # fmt: skip
+    assert cli.main([*common, "--architectures", "rk5"]) == 2
+    assert "architectures=['rk5']" in capsys.readouterr().err
+    assert cli.main([*common, "--architectures", "rk4"]) == 0, capsys.readouterr().err
+    assert (tmp_path / "out" / "summary.md").exists()
+
+
+@pytest.mark.parametrize("flag", ["--help", "--version"])
+def test_help_and_version_do_not_import_keras(flag):
+    # A fresh process: here Keras is imported already. The choices of --lift,
+    # --gradient, --early-stopping and the run epilog load only when used.
+    code = (
+        "import sys\nfrom keras_rk import cli\n"
+        f"try:\n    cli.main([{flag!r}])\nexcept SystemExit:\n    pass\n"
+        "print(sorted({'keras', 'tensorflow', 'jax', 'torch'} & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr

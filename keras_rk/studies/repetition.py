@@ -24,6 +24,7 @@ from typing import Any
 
 from keras_rk.callbacks import early_stopping_callbacks
 from keras_rk.datasets import IMAGE_SETS, load_images, load_points
+from keras_rk.environment import describe
 from keras_rk.results import atomic_write_text
 from keras_rk.studies.catalogue import Cell, Settings, build_arguments
 
@@ -175,5 +176,6 @@ def train_repetition(
             "val_accuracy": final_val[1],
         },
         "seconds": time.perf_counter() - start,
+        "environment": describe(),
     }
     return record, model

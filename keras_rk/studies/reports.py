@@ -85,9 +85,101 @@ def _markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_tables(folder, name, study, settings, opts, rows, seconds) -> list:
+def settings_lines(settings, opts, rows, quick: bool = False) -> list[str]:
+    """The report's statement of the settings a run actually used (a list of
+    Markdown lines), read from `settings`, the study's options and the networks
+    of the summary `rows`.
+
+    >>> from keras_rk.studies.catalogue import resolve
+    >>> _, settings, opts = resolve("variability", quick=True)
+    >>> rows = [{"dataset": "donut_2d_6c", "architecture": "rk4", "depth": 3, "width": 4,
+    ...          "activation": "tanh", "lift": None}]
+    >>> lines = settings_lines(settings, opts, rows, quick=True)
+    >>> lines[0].startswith("**A quick smoke-test run (`--quick`), not the paper's settings**")
+    True
+    >>> print("\\n".join(lines[2:4]))
+    - Networks: RK4Net L=3 width=4 tanh
+    - Data: donut_2d_6c; 40 training and 40 validation points per seed
+    """
+    from keras_rk.datasets import IMAGE_SETS
+
+    lines = []
+    if quick:
+        lines += [
+            "**A quick smoke-test run (`--quick`), not the paper's settings**: small data, "
+            "few epochs and small networks, only to check that everything runs; its "
+            "numbers are not comparable with the paper's.",
+            "",
+        ]
+    networks = dict.fromkeys(
+        f"{display_name(r['architecture'])} L={r['depth']} width={r['width']} {r['activation']}"
+        + (f" lift={r['lift']}" if r.get("lift") else "")
+        for r in rows
+    )
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    kind = "images" if any(d in IMAGE_SETS for d in datasets) else "points"
+    rule = {
+        "paper": f"the paper's rule with tol = {settings.tol}",
+        "patience": f"Keras's EarlyStopping on val_loss, patience {settings.patience}"
+        + (", best weights restored" if settings.restore_best_weights else ""),
+        "none": "none (every epoch is trained)",
+    }[settings.early_stopping]
+    step = (
+        f"fixed h = {settings.step_size} at every depth"
+        if settings.step_size is not None
+        else f"h = T / L with T = {settings.final_time}"
+    )
+    seeds = settings.seeds
+    lines += [
+        f"- Networks: {', '.join(networks)}",
+        f"- Data: {', '.join(datasets)}; {settings.num_train} training and "
+        f"{settings.num_val} validation {kind} per seed",
+        f"- Seeds: {'0' if seeds == 1 else f'0 to {seeds - 1}'} ({seeds} repetition"
+        f"{'s' if seeds != 1 else ''} per network)",
+        f"- Training: at most {settings.epochs} epoch{'s' if settings.epochs != 1 else ''}, "
+        f"batch size {settings.batch_size}, "
+        f"Adam with learning rate {settings.learning_rate}, cross-entropy",
+        f"- Early stopping: {rule}",
+        f"- Step size: {step}; lift: {settings.lift} (unless a network names its own); "
+        f"gradient: {settings.gradient}",
+        f"- All settings: {settings.to_dict()}",
+        f"- Options: {opts}",
+    ]
+    return lines
+
+
+def environment_lines(records: dict | None) -> list[str]:
+    """The report's environment section: each distinct ``environment`` of the
+    run records (``keras_rk.environment.describe``) with how many runs it made."""
+    environments: dict[str, tuple[dict, int]] = {}
+    for record in (records or {}).values():
+        facts = record.get("environment")
+        if isinstance(facts, dict):
+            key = repr(sorted(facts.items()))
+            environments[key] = (facts, environments.get(key, (facts, 0))[1] + 1)
+    if not environments:
+        return []
+    lines = ["## Environment", ""]
+    for facts, count in environments.values():
+        backend = facts.get("backend", "?")
+        commit = f" (git commit {facts['git_commit']})" if facts.get("git_commit") else ""
+        devices = ", ".join(facts.get("devices") or []) or "not recorded"
+        lines += [
+            f"- {count} run{'s' if count != 1 else ''}: keras-rk {facts.get('keras_rk')}"
+            f"{commit}, Keras {facts.get('keras')}, backend {backend} "
+            f"{facts.get(f'{backend}_version')}, numpy {facts.get('numpy')}, "
+            f"Python {facts.get('python')}",
+            f"  on {facts.get('cpu')} ({facts.get('platform')}); devices: {devices}",
+        ]
+    return [*lines, ""]
+
+
+def write_tables(
+    folder, name, study, settings, opts, rows, seconds, quick=False, records=None
+) -> list:
     """Writes summary.csv, summary.md and report.md of the summary `rows` into
-    the results folder; returns their paths."""
+    the results folder; returns their paths. `quick` says the run used the
+    quick sizes; `records` (run id -> record) give the report's environment."""
     files = [
         folder.write_text("summary.csv", _csv(rows)),
         folder.write_text("summary.md", _markdown(rows)),
@@ -96,10 +188,12 @@ def write_tables(folder, name, study, settings, opts, rows, seconds) -> list:
     lines = [
         f"# {name} study",
         "",
-        study.description + ".",
+        ("The paper's study: " if quick else "") + study.description + ".",
         "",
-        f"Settings: {settings.to_dict()}",
-        f"Options: {opts}",
+        "## Settings used",
+        "",
+        *settings_lines(settings, opts, rows, quick),
+        "",
         f"Wall time of this invocation: {seconds:.0f} s "
         f"(training time summed over repetitions: {sum(r['seconds'] for r in rows):.0f} s).",
         "",
@@ -108,6 +202,7 @@ def write_tables(folder, name, study, settings, opts, rows, seconds) -> list:
         "cross-entropy, its early stop with tol 0.05 (image studies: Keras's "
         "EarlyStopping on val_loss, patience 5).",
         "",
+        *environment_lines(records),
         "## Mean ± standard deviation over seeds",
         "",
         _markdown(rows),

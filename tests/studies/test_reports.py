@@ -60,3 +60,49 @@ def test_tables_and_report_are_written(tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert "## Beside the paper" in report
     assert "| spiral | RK4Net | 20 | 99.93 / 99.00 (-0.93) | 99.70 / 98.00 (-1.70) |" in report
+
+
+def test_report_states_the_settings_used_and_the_environment(tmp_path):
+    from keras_rk.environment import describe
+    from keras_rk.results import ResultsFolder
+    from keras_rk.studies.catalogue import resolve
+
+    study, settings, options = resolve("variability", quick=True)
+    cells = study.make_cells(options)
+    records = {c.run_id(s): {**record(c, s, 0.9, 0.2), "environment": describe()}
+               for c in cells for s in range(settings.seeds)}  # fmt: skip
+    rows = reports.summarize("variability", cells, settings.seeds, records)
+    folder = ResultsFolder(tmp_path, "variability", {})
+    reports.write_tables(folder, "variability", study, settings, options, rows, 1.0,
+                         quick=True, records=records)  # fmt: skip
+    report = (tmp_path / "report.md").read_text()
+    # A quick run says so before anything else, and the paper's sizes are
+    # only named as the paper's, not as what ran.
+    assert report.index("quick smoke-test run (`--quick`), not the paper's settings") < (
+        report.index("## Settings used") + 40
+    )
+    assert "The paper's study: RK4Net L = 100, width 16 on donut_2d_6c over four seeds" in report
+    for used in ("- Networks: RK4Net L=3 width=4 tanh\n",
+                 "- Data: donut_2d_6c; 40 training and 40 validation points per seed\n",
+                 "- Seeds: 0 to 1 (2 repetitions per network)\n",
+                 "- Training: at most 2 epochs, batch size 5, "):  # fmt: skip
+        assert used in report
+    environment = describe()
+    assert "## Environment" in report and "- 2 runs: keras-rk " + environment["keras_rk"] in report
+    assert f"numpy {environment['numpy']}" in report and environment["cpu"] in report
+
+
+def test_a_full_size_report_makes_no_quick_claim(tmp_path):
+    from keras_rk.results import ResultsFolder
+    from keras_rk.studies.catalogue import resolve
+
+    study, settings, options = resolve("variability")
+    cells = study.make_cells(options)
+    records = {c.run_id(s): record(c, s, 0.9, 0.2) for c in cells for s in range(4)}
+    rows = reports.summarize("variability", cells, 4, records)
+    reports.write_tables(ResultsFolder(tmp_path, "variability", {}), "variability", study,
+                         settings, options, rows, 1.0)  # fmt: skip
+    report = (tmp_path / "report.md").read_text()
+    assert "quick" not in report and "## Environment" not in report  # old records have none
+    assert "- Networks: RK4Net L=100 width=16 tanh\n" in report
+    assert "- Data: donut_2d_6c; 1500 training and 1500 validation points per seed\n" in report

@@ -78,7 +78,10 @@ def test_corrupt_results_file_stops_with_a_clear_error(tmp_path):
 
 
 def test_bad_dataset_name_in_options(tmp_path):
-    with pytest.raises(ValueError, match=r"Unknown data set `name` .*'mnist', 'fashion_mnist'"):
+    with pytest.raises(
+        ValueError,
+        match=r"`datasets`, expected .*'mnist', 'fashion_mnist'\]\. Received: datasets=\['donut_9d'\]",
+    ):
         studies.run_study(
             "comparison", tmp_path, progress=lambda _: None,
             options={"datasets": ["donut_9d"]}, **TINY,
