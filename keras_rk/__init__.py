@@ -4,21 +4,19 @@ Giesecke & Kröner, "Classification with Runge-Kutta Networks and feature space
 augmentation". This module only re-exports.
 """
 
-from keras_rk.registry import available_tableaus, get_tableau, register_tableau
-from keras_rk.tableaus import ButcherTableau
+from keras_rk._quiet_import import import_keras
+
+# Keras first, without TensorFlow's C++ start-up lines unless TF_CPP_MIN_LOG_LEVEL
+# asks for them; then the layers, which registers them for `keras.saving.load_model`
+# as soon as `keras_rk` is imported.
+import_keras()
+
+from keras_rk.layers import Augment, ConvRKBlock, RKBlock, StandardBlock  # noqa: E402
+from keras_rk.models import build  # noqa: E402
+from keras_rk.registry import available_tableaus, get_tableau, register_tableau  # noqa: E402
+from keras_rk.tableaus import ButcherTableau  # noqa: E402
 
 __version__ = "0.1.0"
-
-
-# The names that need Keras load on first use, so the command line can quiet
-# TensorFlow's log before Keras imports it, and `keras-rk --help` stays fast.
-_LAZY_NAMES = {
-    "Augment": "layers",
-    "ConvRKBlock": "layers",
-    "RKBlock": "layers",
-    "StandardBlock": "layers",
-    "build": "models",
-}
 
 _LAZY_MODULES = (
     "activations",
@@ -43,8 +41,6 @@ _LAZY_MODULES = (
 def __getattr__(name):  # submodules load on first use, so `import keras_rk` stays light
     import importlib
 
-    if name in _LAZY_NAMES:
-        return getattr(importlib.import_module(f"keras_rk.{_LAZY_NAMES[name]}"), name)
     if name in _LAZY_MODULES:
         return importlib.import_module(f"keras_rk.{name}")
     raise AttributeError(f"module 'keras_rk' has no attribute {name!r}")
@@ -64,4 +60,4 @@ __all__ = [
 
 
 def __dir__():
-    return sorted({*globals(), *_LAZY_NAMES, *_LAZY_MODULES})
+    return sorted({*globals(), *_LAZY_MODULES})

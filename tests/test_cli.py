@@ -208,14 +208,15 @@ def test_the_corrected_command_runs_after_a_refused_one(tmp_path, capsys):
     assert (tmp_path / "out" / "summary.md").exists()
 
 
-@pytest.mark.parametrize("flag", ["--help", "--version"])
-def test_help_and_version_do_not_import_keras(flag):
-    # A fresh process: here Keras is imported already. The choices of --lift,
-    # --gradient, --early-stopping and the run epilog load only when used.
-    code = (
-        "import sys\nfrom keras_rk import cli\n"
-        f"try:\n    cli.main([{flag!r}])\nexcept SystemExit:\n    pass\n"
-        "print(sorted({'keras', 'tensorflow', 'jax', 'torch'} & set(sys.modules)))"
+def test_importing_keras_rk_registers_its_layers_for_load_model(tmp_path):
+    # A fresh process that saves a model, and another that only imports keras and
+    # keras_rk before load_model: the layers must be registered by the import alone.
+    path = tmp_path / "net.keras"
+    save = f"import keras_rk\nkeras_rk.build(depth=2, width=4).save({str(path)!r})"
+    subprocess.run([sys.executable, "-c", save], capture_output=True, text=True, check=True)
+    load = (
+        f"import keras, keras_rk\nmodel = keras.saving.load_model({str(path)!r})\n"
+        "print(type(model.get_layer('rk_block')).__name__)"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr
+    done = subprocess.run([sys.executable, "-c", load], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip().endswith("RKBlock"), done.stderr[-2000:]
