@@ -188,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.jobs < 1:
         parser.error(f"--jobs must be a positive integer; received {args.jobs}")
+    if args.jobs > 1 and args.distribute:
+        parser.error("--jobs and --distribute do not combine: choose one way to use the cores")
     if args.claim_timeout <= 0:
         parser.error(f"--claim-timeout must be a positive number; received {args.claim_timeout}")
     given_options = {key: getattr(args, key) for key in STUDY_OPTIONS}

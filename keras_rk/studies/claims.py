@@ -4,25 +4,30 @@ Processes on one machine (``keras-rk run --jobs N``) or on many (a Slurm array, 
 Kubernetes indexed Job) that run the same study into the same results folder
 split it by claiming one repetition at a time::
 
-    claims/<run>      held by the process training <run>: its host, pid and start
-                      time; its mtime is the process's heartbeat
+    claims/<run>@<g>  generation g of the claim on <run>; the highest generation
+                      is the one that counts. It holds its process's host, pid
+                      and start time; its mtime is the process's heartbeat
 
 A claim is made with ``os.open(O_CREAT | O_EXCL)``, which only one process can
-win, also on NFS (v3 and later). While the repetition trains, a thread touches
-the claim every ``timeout / 10`` seconds. The claim is *stale*, and may be taken
-over, when it has not been touched for `timeout` seconds, or at once when it was
-made on this host by a process that no longer exists. A take-over first renames
-the stale claim to a name unique to the taker (of several takers only one rename
-succeeds), checks it moved the very file it judged stale, and then claims afresh
-with ``O_EXCL``. The repetition then resumes from its state in ``partial/<run>/``.
+win, also on NFS (v3 and later): generation 0 when there is none, else the next
+generation after a stale one, so of several processes taking over a stale claim
+exactly one wins, and no file that another process holds is ever moved or
+deleted. While the repetition trains, a thread touches the claim every
+``timeout / 10`` seconds. A claim is *stale* when it has not been touched for
+`timeout` seconds, or at once when it was made on this host by a process that no
+longer exists. The winner of a take-over deletes the older generations; the
+repetition then resumes from its state in ``partial/<run>/``. A claim is deleted
+once its repetition's record is written, and made stale at once (mtime 0) when
+its process gives it up without one.
 
 >>> import tempfile
 >>> folder = tempfile.mkdtemp()
 >>> claim = try_claim(folder, "depth-rk4-seed0", timeout=60)
 >>> claim is not None, try_claim(folder, "depth-rk4-seed0", timeout=60)
 (True, None)
->>> claim.release()
->>> try_claim(folder, "depth-rk4-seed0", timeout=60).release()
+>>> claim.release(done=False)
+>>> try_claim(folder, "depth-rk4-seed0", timeout=60).took_over["pid"] == os.getpid()
+True
 """
 
 from __future__ import annotations
@@ -33,7 +38,6 @@ import os
 import socket
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -87,13 +91,31 @@ def is_stale(path: Path, timeout: float, now: float | None = None) -> bool:
     return owner.get("host") == HOST and isinstance(pid, int) and not pid_alive(pid)
 
 
-def describe(path: Path) -> str:
-    """'host pid N, 12 s ago' for a progress line."""
+def generations(folder: str | os.PathLike, name: str) -> list[int]:
+    """The generations of the claims on `name` now in `folder`/claims/, sorted."""
+    prefix = f"{name}@"
+    try:
+        entries = os.listdir(claims_path(folder))
+    except FileNotFoundError:
+        return []
+    found = []
+    for entry in entries:
+        if entry.startswith(prefix) and entry[len(prefix) :].isdigit():
+            found.append(int(entry[len(prefix) :]))
+    return sorted(found)
+
+
+def holder(folder: str | os.PathLike, name: str) -> str:
+    """'host pid N, heartbeat 12 s ago': who holds the claim on `name`."""
+    found = generations(folder, name)
+    if not found:
+        return "nobody (released)"
+    path = claims_path(folder) / f"{name}@{found[-1]}"
     owner = read_claim(path)
     try:
         age = f"{time.time() - path.stat().st_mtime:.0f} s ago"
     except FileNotFoundError:
-        age = "released"
+        age = "gone"
     return f"{owner.get('host', '?')} pid {owner.get('pid', '?')}, heartbeat {age}"
 
 
@@ -103,7 +125,7 @@ class Claim:
     Args:
         path: the claim file, already created by this process.
         descriptor: its open file descriptor; the heartbeat touches the file
-            through it, so it never refreshes a claim another process made.
+            through it.
         timeout: the stale timeout; the heartbeat runs every ``timeout / 10`` s.
         took_over: the owner of the stale claim this one replaced, or None.
     """
@@ -123,13 +145,16 @@ class Claim:
             except OSError:  # the folder went away; the owner finds out when it writes
                 return
 
-    def release(self) -> None:
-        """Stops the heartbeat and deletes the claim (if it is still this one)."""
+    def release(self, done: bool = True) -> None:
+        """Stops the heartbeat; deletes the claim when its work is `done` (its
+        record written), else leaves it stale for the next process to take."""
         self._stop.set()
         self._thread.join()
         try:
-            if os.stat(self.path).st_ino == os.fstat(self.descriptor).st_ino:
+            if done:
                 os.unlink(self.path)
+            else:
+                os.utime(self.descriptor, (0, 0))
         except FileNotFoundError:
             pass
         finally:
@@ -147,37 +172,10 @@ def _create(path: Path) -> int | None:
     return descriptor
 
 
-def _take_over(path: Path, timeout: float) -> dict[str, Any] | None:
-    """Moves the stale claim at `path` out of the way; returns its owner, or
-    None when it was not stale or another process moved it first."""
-    try:
-        seen = path.stat()
-    except FileNotFoundError:
-        return {}  # released meanwhile: free to claim
-    if not is_stale(path, timeout):
-        return None
-    owner = read_claim(path)
-    tombstone = path.with_name(f".{path.name}.stale.{HOST}.{os.getpid()}.{uuid.uuid4().hex}")
-    try:
-        os.rename(path, tombstone)
-    except FileNotFoundError:
-        return None  # another taker was first
-    if os.stat(tombstone).st_ino != seen.st_ino:
-        # Between our look and our rename another taker replaced the stale claim
-        # with its fresh one, and we moved that: put it back where it was.
-        try:
-            os.link(tombstone, path)
-        except FileExistsError:
-            pass
-        os.unlink(tombstone)
-        return None
-    os.unlink(tombstone)
-    return owner
-
-
 def try_claim(folder: str | os.PathLike, name: str, timeout: float = DEFAULT_TIMEOUT):
     """A ``Claim`` on `name` in `folder`/claims/, or None when a live process
-    holds it. A stale claim is taken over (``Claim.took_over`` says whose)."""
+    holds it (or another process won it first). A stale claim is taken over
+    (``Claim.took_over`` is then its owner)."""
     if timeout <= 0:
         raise ValueError(
             f"Received an invalid value for `timeout`, expected a positive number of "
@@ -185,17 +183,28 @@ def try_claim(folder: str | os.PathLike, name: str, timeout: float = DEFAULT_TIM
         )
     directory = claims_path(folder)
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / name
-    descriptor = _create(path)
+    found = generations(folder, name)
     took_over = None
-    if descriptor is None:
-        took_over = _take_over(path, timeout)
-        if took_over is None:
+    if found:
+        latest = directory / f"{name}@{found[-1]}"
+        if not is_stale(latest, timeout):
             return None
-        descriptor = _create(path)
-        if descriptor is None:  # another process claimed it first after the take-over
-            return None
-    return Claim(path, descriptor, timeout, took_over or None)
+        took_over = read_claim(latest)
+    generation = found[-1] + 1 if found else 0
+    descriptor = _create(directory / f"{name}@{generation}")
+    if descriptor is None:  # another process won this generation
+        return None
+    if generations(folder, name)[-1] > generation:
+        # We looked before a claim, its take-over and the removal of the claim we
+        # just remade: the newer generation holds it.
+        os.close(descriptor)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(directory / f"{name}@{generation}")
+        return None
+    for older in found:  # stale, and no longer the latest: nobody reads them
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(directory / f"{name}@{older}")
+    return Claim(directory / f"{name}@{generation}", descriptor, timeout, took_over)
 
 
 REPORT = "report"  # the claim of the process writing the tables and figures

@@ -25,7 +25,7 @@ from typing import Any
 from keras_rk.datasets import IMAGE_SETS, available_datasets, available_point_sets
 from keras_rk.results import ResultsFolder
 from keras_rk.studies.catalogue import Settings, resolve, upgrade_settings
-from keras_rk.studies.claims import DEFAULT_TIMEOUT, claims_path, describe, report_turn, try_claim
+from keras_rk.studies.claims import DEFAULT_TIMEOUT, holder, report_turn, try_claim
 from keras_rk.studies.figures import study_figures
 from keras_rk.studies.jobs import train_claimed
 from keras_rk.studies.progress import StudyClock
@@ -109,7 +109,7 @@ def run_study(
             elif (claim := try_claim(folder.path, run_id, claim_timeout)) is None:
                 if run_id not in waiting:
                     waiting.add(run_id)
-                    progress(f"{head}: claimed by {describe(claims_path(folder.path) / run_id)}")
+                    progress(f"{head}: claimed by {holder(folder.path, run_id)}")
                 continue
             else:
                 try:
@@ -123,7 +123,7 @@ def run_study(
                     # Only once the record is on disk; also after a kill between the two.
                     shutil.rmtree(partial, ignore_errors=True)
                 finally:
-                    claim.release()
+                    claim.release(done=record is not None)
             records[run_id] = record
             if trained:
                 done = sum(folder.run_path(c.run_id(s)).exists() for c, s in jobs)

@@ -19,7 +19,7 @@ def dead_pid() -> int:
 
 
 def write_claim(folder, name, host, pid, age=0.0):
-    path = claims.claims_path(folder) / name
+    path = claims.claims_path(folder) / f"{name}@0"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"host": host, "pid": pid, "started": time.time() - age}))
     os.utime(path, (time.time() - age, time.time() - age))
@@ -43,9 +43,29 @@ def test_a_stale_claim_is_taken_over(tmp_path, how):
     claim = claims.try_claim(tmp_path, "run", timeout=60)
     assert claim is not None and claim.took_over["pid"] == pid
     assert claims.read_claim(claim.path)["pid"] == os.getpid()
+    assert claim.path.name == "run@1"
+    assert not (claim.path.parent / "run@0").exists()  # the stale generation is removed
     claim.release()
-    assert not claim.path.exists()
-    assert not list(claims.claims_path(tmp_path).iterdir())  # no tombstone left
+    assert not list(claims.claims_path(tmp_path).iterdir())
+
+
+def test_a_claim_given_up_without_a_record_is_stale_at_once(tmp_path):
+    claims.try_claim(tmp_path, "run", timeout=60).release(done=False)
+    claim = claims.try_claim(tmp_path, "run", timeout=60)
+    assert claim is not None and claim.took_over["pid"] == os.getpid()
+    claim.release()
+
+
+def test_a_late_claimant_of_a_removed_generation_backs_off(tmp_path):
+    # A process that looked when there was no claim creates generation 0 after a
+    # take-over removed it: generation 1 holds, so it gives its claim up.
+    write_claim(tmp_path, "run", "elsewhere", 1, age=120)
+    winner = claims.try_claim(tmp_path, "run", timeout=60)
+    descriptor = claims._create(claims.claims_path(tmp_path) / "run@0")  # the late creation
+    os.close(descriptor)
+    assert claims.generations(tmp_path, "run") == [0, 1]
+    assert claims.try_claim(tmp_path, "run", timeout=60) is None  # @1 is live
+    winner.release()
 
 
 def test_the_heartbeat_keeps_a_claim_fresh(tmp_path):

@@ -131,7 +131,8 @@ def test_more_seeds_add_to_the_same_folder(tmp_path):
         "variability", tmp_path, figures=False, progress=lines.append, **{**TINY, "seeds": 2}
     )
     assert len(result["records"]) == 2
-    assert "done before, skipped" in lines[0] and "val accuracy" in lines[1]
+    assert "done before, skipped" in lines[0] and "seed 1: started" in lines[1]
+    assert "seed 1: val accuracy" in lines[2]
 
 
 def test_summarize_runs_once_per_study_run(tmp_path, monkeypatch):
@@ -259,7 +260,10 @@ def test_images_quick_runs_end_to_end(tmp_path, image_data_dir):
     assert {"history_mnist.png", "history_fashion_mnist.png"} <= {p.name for p in out.iterdir()}
     assert "data_dir" not in json.loads((out / "study.json").read_text())["settings"]
     assert not list((out / "partial").iterdir())
-    assert "StandardNet L=2 width=800 tanh on mnist, seed 0: val accuracy" in lines[0]
+    head = "[1/6] StandardNet L=2 width=800 tanh on mnist, seed 0"
+    assert lines[0] == f"{head}: started"
+    assert lines[1].startswith(f"{head}: epoch 1/1: loss ")  # EpochLog: a line per epoch
+    assert lines[2].startswith(f"{head}: val accuracy")
 
 
 def test_augmentation_quick_runs_end_to_end(tmp_path, image_data_dir):
@@ -293,13 +297,13 @@ def test_progress_lines_say_started_and_eta(tmp_path):
     assert lines[0] == f"{head}: started"
     assert lines[1].startswith(f"{head}: val accuracy")
     assert lines[2].startswith("progress 1/1 repetitions, ") and lines[2].endswith("ETA 0 s")
-    assert not list((tmp_path / "claims").glob("*-seed0"))  # released
+    assert not list((tmp_path / "claims").glob("*-seed0@*"))  # released
 
 
 def test_stale_claim_is_taken_over_and_trained(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    claim = tmp_path / "claims" / "donut_2d_6c-rk4-L3-w4-tanh-seed0"
+    claim = tmp_path / "claims" / "donut_2d_6c-rk4-L3-w4-tanh-seed0@0"
     claim.parent.mkdir()
     claim.write_text(json.dumps({"host": claims.HOST, "pid": dead.pid, "started": 0}))
     lines = []
