@@ -172,9 +172,9 @@ class EpochLog(keras.callbacks.Callback):
     >>> log = EpochLog(prefix="RK4Net: ")
     >>> log.set_params({"epochs": 40})
     >>> log.on_epoch_begin(2)
-    >>> logs = {"loss": 0.81, "val_loss": 0.92, "val_accuracy": 0.78}
+    >>> logs = {"accuracy": 0.7, "loss": 0.81, "val_accuracy": 0.78, "val_loss": 0.92}
     >>> log.on_epoch_end(2, logs)  # doctest: +ELLIPSIS
-    RK4Net: epoch 3/40: loss 0.81, val_loss 0.92, val_accuracy 0.78 (... s)
+    RK4Net: epoch 3/40: loss 0.81, accuracy 0.7, val_loss 0.92, val_accuracy 0.78 (... s)
     """
 
     def __init__(self, write: Callable[[str], None] = print, prefix: str = ""):
@@ -187,7 +187,10 @@ class EpochLog(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self._began
-        metrics = ", ".join(f"{key} {float(value):.4g}" for key, value in (logs or {}).items())
+        logs = logs or {}
+        # Training before validation, the loss first in each, as the paper's tables.
+        keys = sorted(logs, key=lambda k: (k.startswith("val_"), not k.endswith("loss"), k))
+        metrics = ", ".join(f"{key} {float(logs[key]):.4g}" for key in keys)
         # `epoch` counts from 0 and from the first epoch of a killed run, as Keras's does.
         self.write(
             f"{self.prefix}epoch {epoch + 1}/{self.params.get('epochs', '?')}: "

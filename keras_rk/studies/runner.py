@@ -106,6 +106,8 @@ def run_study(
             if record is not None:
                 by = "by another process" if run_id in waiting else "before"
                 progress(f"{head}: done {by}, skipped")
+                # The state of a process killed between writing the record and this.
+                shutil.rmtree(partial, ignore_errors=True)
             elif (claim := try_claim(folder.path, run_id, claim_timeout)) is None:
                 if run_id not in waiting:
                     waiting.add(run_id)
