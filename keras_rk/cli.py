@@ -3,19 +3,20 @@
     keras-rk list
     keras-rk run STUDY [--quick] [--out DIR] [--seeds N] [--epochs N] ...
     keras-rk run images [--data-dir DIR] ...
+    keras-rk run STUDY --jobs 4               four repetitions at once on this machine
+    keras-rk run all [--quick] [--out DIR]    every study, into DIR/<study>/
 
 Every setting defaults to the paper's (see ``keras_rk.studies.catalogue``); a rerun
 into the same folder resumes: it skips the repetitions already written and
-continues an interrupted one from its last finished epoch.
-Set KERAS_BACKEND=jax for speed.
+continues an interrupted one from its last finished epoch. The same command
+started at once on several machines that share the folder splits the study
+between them (docs/parallel.md). Set KERAS_BACKEND=jax for speed.
 """
 
 from __future__ import annotations
 
 import argparse
-import collections.abc
 import contextlib
-import functools
 import os
 import sys
 
@@ -33,76 +34,34 @@ def _str_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def _load(module: str, name: str):
-    """`module`.`name`, with Keras imported quietly first (these modules import it)."""
-    import importlib
-
-    from keras_rk._quiet_import import import_keras
-
-    import_keras()
-    return getattr(importlib.import_module(module), name)
-
-
-class _Choices(collections.abc.Sequence):
-    """Choices that are imported only when argparse checks a value or shows
-    them, so `keras-rk --help` and `--version` never import Keras."""
-
-    def __init__(self, module: str, name: str):
-        self._where = (module, name)
-
-    @functools.cached_property
-    def _values(self) -> tuple:
-        return tuple(_load(*self._where))
-
-    def __getitem__(self, index):
-        return self._values[index]
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-
-class _Parser(argparse.ArgumentParser):
-    """A parser whose epilog may be a function, called only when help is shown,
-    and whose ``_Choices`` stay unloaded until used."""
-
-    def add_argument(self, *args, **kwargs):
-        choices = kwargs.get("choices")
-        if not isinstance(choices, _Choices):
-            return super().add_argument(*args, **kwargs)
-        # add_argument formats the choices to check the metavar: set them after.
-        action = super().add_argument(*args, **{**kwargs, "choices": None})
-        action.choices = choices
-        return action
-
-    def format_help(self) -> str:
-        if callable(self.epilog):
-            self.epilog = self.epilog()
-        return super().format_help()
-
-
 def make_parser() -> argparse.ArgumentParser:
     from keras_rk import __version__
-
-    EARLY_STOPPING_RULES = _Choices("keras_rk.callbacks", "EARLY_STOPPING_RULES")
-    LIFT_MODES = _Choices("keras_rk.layers.augment", "LIFT_MODES")
-    GRADIENTS = _Choices("keras_rk.layers.rk_block", "GRADIENTS")
+    from keras_rk.callbacks import EARLY_STOPPING_RULES
+    from keras_rk.layers.augment import LIFT_MODES
+    from keras_rk.layers.rk_block import GRADIENTS
+    from keras_rk.listing import study_defaults
+    from keras_rk.studies.claims import DEFAULT_TIMEOUT
 
     parser = argparse.ArgumentParser(
         prog="keras-rk",
         description="Augmented Runge-Kutta networks: the paper's studies.",
     )
     parser.add_argument("--version", action="version", version=__version__)
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="list the studies, the installed tableaus and the data sets")
     run = commands.add_parser(
         "run",
         help="run (or resume) a study",
         description="Run or resume a study. Unset settings take the paper's values.",
-        epilog=lambda: _load("keras_rk.listing", "study_defaults")(),
+        epilog=study_defaults(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("study", help="one of the studies below (keras-rk list describes them)")
-    run.add_argument("--out", help="results folder (default: results/STUDY)")
+    run.add_argument(
+        "study", help="one of the studies below (keras-rk list describes them), or all"
+    )
+    run.add_argument(
+        "--out", help="results folder (default: results/STUDY; for all: the parent, results)"
+    )
     run.add_argument("--quick", action="store_true", help="tiny sizes, for smoke tests")
     run.add_argument("--seeds", type=int, help="repetitions per setting (seeds 0..N-1)")
     run.add_argument("--epochs", type=int, help="maximum epochs")
@@ -161,6 +120,23 @@ def make_parser() -> argparse.ArgumentParser:
         help="train data-parallel over every local device (JAX, TensorFlow), or across "
         "hosts; the batch size must be divisible by the number of devices",
     )
+    run.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="train N repetitions at once in worker processes, each with its share of the "
+        "cores (default 1)",
+    )
+    run.add_argument(
+        "--claim-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help="seconds without a heartbeat after which another process takes over a "
+        f"repetition (default {DEFAULT_TIMEOUT:.0f}; see docs/parallel.md)",
+    )
+    run.add_argument(
+        "--verbose", action="store_true", help="show Keras's progress bar for each epoch"
+    )
     return parser
 
 
@@ -209,8 +185,6 @@ def main(argv: list[str] | None = None) -> int:
 
     import_keras()
     from keras_rk import studies
-    from keras_rk.datasets.images import DataNotFoundError
-    from keras_rk.results import ResultsError
 
     if args.command == "list":
         from keras_rk.listing import listing
@@ -226,15 +200,47 @@ def main(argv: list[str] | None = None) -> int:
             f"train several times faster with KERAS_BACKEND=jax.",
             file=sys.stderr,
         )
+    if args.jobs < 1:
+        parser.error(f"--jobs must be a positive integer; received {args.jobs}")
+    if args.jobs > 1 and args.distribute:
+        parser.error("--jobs and --distribute do not combine: choose one way to use the cores")
+    if args.claim_timeout <= 0:
+        parser.error(f"--claim-timeout must be a positive number; received {args.claim_timeout}")
     given_options = {key: getattr(args, key) for key in STUDY_OPTIONS}
+    given = sorted(k for k, v in given_options.items() if v is not None)
+    if args.study == "all":
+        if given:
+            parser.error(
+                f"run all takes no study options ({['--' + k for k in given]}); run "
+                f"those studies one by one"
+            )
+        failed = []
+        for name in studies.available_studies():
+            print(f"== {name}", flush=True)
+            code = run_one(args, name, f"{args.out or 'results'}/{name}", {}, parser)
+            if code:
+                failed.append(name)
+        if failed:
+            print(f"keras-rk: studies that did not finish: {failed}", file=sys.stderr)
+            return 2
+        return 0
+    return run_one(args, args.study, args.out or f"results/{args.study}", given_options, parser)
+
+
+def run_one(args, name: str, out: str, given_options: dict, parser) -> int:
+    """Runs study `name` into `out` as the flags say; 2 after an error it reports."""
+    from keras_rk import studies
+    from keras_rk.datasets.images import DataNotFoundError
+    from keras_rk.results import ResultsError
+
     try:
-        study = studies.get_study(args.study)
+        study = studies.get_study(name)
         given = {k for k, v in given_options.items() if v is not None}
         options = {k: given_options[k] for k in given if k in study.options}
         ignored = sorted(given - set(options))
         if ignored:
             parser.error(
-                f"study {args.study!r} takes none of {['--' + k for k in ignored]}; it "
+                f"study {name!r} takes none of {['--' + k for k in ignored]}; it "
                 f"takes {['--' + k for k in sorted(study.options)]}"
             )
         context = contextlib.nullcontext()
@@ -244,13 +250,16 @@ def main(argv: list[str] | None = None) -> int:
             context = data_parallel(multi_worker=args.distribute == "multi_worker")
         with context:
             studies.run_study(
-                args.study,
-                args.out or f"results/{args.study}",
+                name,
+                out,
                 quick=args.quick,
                 options=options,
                 figures=not args.no_figures,
                 progress=lambda line: print(line, flush=True),
                 data_dir=args.data_dir,
+                verbose=1 if args.verbose else 0,
+                num_workers=args.jobs,
+                claim_timeout=args.claim_timeout,
                 **settings_overrides(args),
             )
     except (ValueError, ResultsError, NotImplementedError, DataNotFoundError) as error:

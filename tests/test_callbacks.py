@@ -128,3 +128,14 @@ def test_unknown_rule_lists_the_rules():
 def test_callbacks_are_keras_callbacks():
     assert issubclass(PaperEarlyStopping, keras.callbacks.Callback)
     assert np.isfinite(early_stopping_callbacks("paper", 0.5)[0].costs[0])
+
+
+def test_epoch_log_writes_one_line_per_epoch():
+    lines = []
+    x = np.random.default_rng(0).normal(size=(8, 2)).astype("float32")
+    y = np.array([0, 1] * 4)
+    small_model().fit(x, y, epochs=3, batch_size=4, validation_data=(x, y), verbose=0,
+                      callbacks=[callbacks.EpochLog(lines.append, prefix="net: ")])  # fmt: skip
+    assert len(lines) == 3
+    assert lines[2].startswith("net: epoch 3/3: loss ")
+    assert ", val_loss " in lines[2] and lines[2].endswith(" s)")

@@ -220,3 +220,37 @@ def test_importing_keras_rk_registers_its_layers_for_load_model(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", load], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.strip().endswith("RKBlock"), done.stderr[-2000:]
+
+
+def test_run_all_runs_every_study_into_its_folder(tmp_path, monkeypatch, capsys):
+    from keras_rk import studies
+
+    calls = []
+
+    def fake_run_study(name, out, **kwargs):
+        calls.append((name, out, kwargs["quick"], kwargs["num_workers"]))
+        if name == "images":
+            raise ValueError("no data")  # one study failing does not stop the others
+
+    monkeypatch.setattr(studies, "run_study", fake_run_study)
+    code = cli.main(["run", "all", "--quick", "--out", str(tmp_path), "--jobs", "2"])
+    assert code == 2 and "did not finish: ['images']" in capsys.readouterr().err
+    assert calls == [(name, f"{tmp_path}/{name}", True, 2) for name in studies.available_studies()]
+
+
+def test_run_all_refuses_study_options(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["run", "all", "--depths", "1,3"])
+    assert "run all takes no study options (['--depths'])" in capsys.readouterr().err
+
+
+def test_run_passes_jobs_claim_timeout_and_verbose(tmp_path, monkeypatch):
+    from keras_rk import studies
+
+    seen = {}
+    monkeypatch.setattr(studies, "run_study", lambda name, out, **kwargs: seen.update(kwargs))
+    argv = ["run", "depth", "--jobs", "3", "--claim-timeout", "30", "--verbose"]
+    assert cli.main(argv) == 0
+    assert (seen["num_workers"], seen["claim_timeout"], seen["verbose"]) == (3, 30.0, 1)
+    assert cli.main(["run", "depth"]) == 0
+    assert (seen["num_workers"], seen["verbose"]) == (1, 0)

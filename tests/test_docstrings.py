@@ -12,9 +12,7 @@ import pytest
 
 import keras_rk
 
-MODULES = sorted(
-    info.name for info in pkgutil.walk_packages(keras_rk.__path__, prefix="keras_rk.")
-)
+MODULES = sorted(info.name for info in pkgutil.walk_packages(keras_rk.__path__, prefix="keras_rk."))
 
 
 def test_every_module_is_found():

@@ -6,6 +6,10 @@ Data flows one way through the modules of this package:
 - ``paper_tables``: the paper's numbers, to set beside ours;
 - ``repetition``: one (cell, seed): build the model, load the data, train;
 - ``runner``: ``run_study``, a whole study into a results folder, resumable;
+- ``claims``: which process trains which repetition when several share a folder;
+- ``jobs``: one claimed repetition: announced, trained, saved;
+- ``workers``: the worker processes of ``run_study(..., num_workers=N)``;
+- ``progress``: the progress lines and their ETA;
 - ``reports``: the summary over seeds and summary.csv / summary.md / report.md;
 - ``figures``: each study's figures, from the primitives of ``keras_rk.plotting``.
 

@@ -90,6 +90,7 @@ def train_repetition(
     callbacks: list | None = None,
     backup_dir: str | Path | None = None,
     data_dir: str | Path | None = None,
+    verbose: int = 0,
 ) -> tuple[dict[str, Any], Any]:
     """Trains one repetition; returns its record and the trained model.
 
@@ -103,10 +104,12 @@ def train_repetition(
     training) is kept there, and a call after a kill resumes from it; the caller
     removes the folder once the record is saved. Without it, a temporary folder
     is used. `data_dir` is where ``load_images`` looks first (images only).
+    `verbose` is Keras's ``fit`` verbosity (0 silent, 1 a progress bar, 2 a line
+    per epoch).
     """
     if backup_dir is None:
         with tempfile.TemporaryDirectory(prefix="keras-rk-") as temporary:
-            return train_repetition(cell, seed, settings, callbacks, temporary, data_dir)
+            return train_repetition(cell, seed, settings, callbacks, temporary, data_dir, verbose)
 
     import keras
 
@@ -153,6 +156,7 @@ def train_repetition(
         validation_data=(x_val, y_val),
         validation_batch_size=len(x_val),
         callbacks=[*(callbacks or []), *early_stopping(settings, initial_val[0])],
+        verbose=verbose,
     )
     final_train, final_val = evaluate(x, y), evaluate(x_val, y_val)
     history = {

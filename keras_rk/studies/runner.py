@@ -24,11 +24,13 @@ from typing import Any
 
 from keras_rk.results import ResultsFolder
 from keras_rk.studies.catalogue import Settings, resolve, upgrade_settings
+from keras_rk.studies.claims import DEFAULT_TIMEOUT, holder, report_turn, try_claim
 from keras_rk.studies.figures import study_figures
-from keras_rk.studies.repetition import train_repetition
-from keras_rk.studies.reports import summarize, write_tables
+from keras_rk.studies.jobs import train_claimed
+from keras_rk.studies.progress import StudyClock
 from keras_rk.studies.validation import check_study
-from keras_rk.training import STATE_FILE
+from keras_rk.studies.reports import summarize, write_tables
+from keras_rk.studies.workers import run_workers
 
 
 def results_folder(out: str | Path, name: str, settings: Settings, options: dict) -> ResultsFolder:
@@ -48,6 +50,10 @@ def run_study(
     figures: bool = True,
     progress: Callable[[str], None] = print,
     data_dir: str | Path | None = None,
+    verbose: int = 0,
+    num_workers: int = 1,
+    claim_timeout: float = DEFAULT_TIMEOUT,
+    report: bool = True,
     **overrides,
 ) -> dict[str, Any]:
     """Runs (or resumes) a study into the folder `out`, then writes its tables,
@@ -57,7 +63,16 @@ def run_study(
     the study's own lists (depths, widths, ...). `data_dir` is where the image
     studies look for MNIST / Fashion-MNIST first (see
     ``keras_rk.datasets.load_images``); it is not one of the settings, so a
-    rerun may find the same data elsewhere."""
+    rerun may find the same data elsewhere. `verbose` is Keras's fit verbosity.
+
+    Several processes, here or on other machines, may run the same study into
+    the same folder at once: each trains the repetitions it claims
+    (``keras_rk.studies.claims``), takes over those whose claim went stale
+    (`claim_timeout` seconds without a heartbeat, or a dead process on this
+    host) and waits for the rest; the first to find every record writes the
+    report. `num_workers` > 1 starts that many worker processes here
+    (``keras_rk.studies.workers``) and writes the report when they are done;
+    `report=False` returns once the records are on disk (``summary`` None)."""
     study, settings, opts = resolve(name, quick, options, **overrides)
     check_study(study, settings, opts, data_dir)  # before the folder: a refused run writes nothing
     cells = study.make_cells(opts)
@@ -65,36 +80,65 @@ def run_study(
     jobs = [(cell, seed) for cell in cells for seed in range(settings.seeds)]
     records: dict[str, dict[str, Any]] = {}
     started = time.perf_counter()
-    for index, (cell, seed) in enumerate(jobs, 1):
-        run_id = cell.run_id(seed)
-        head = f"[{index}/{len(jobs)}] {cell.label}, seed {seed}"
-        record = folder.load_run(run_id)
-        partial = folder.partial_path(run_id)
-        if record is not None:
-            progress(f"{head}: done before, skipped")
-        else:
-            if (partial / STATE_FILE).exists():
-                progress(f"{head}: resuming an interrupted run")
-            record, model = train_repetition(
-                cell, seed, settings, backup_dir=partial, data_dir=data_dir
-            )
-            folder.save_run(record, model.get_weights())
-            final = record["final"]
-            progress(
-                f"{head}: val accuracy {100 * final['val_accuracy']:.2f}%, "
-                f"val cost {final['val_loss']:.4f} ({record['epochs_run']} epochs, "
-                f"{record['seconds']:.1f} s)"
-            )
-        # Only once the record is on disk; also after a kill between the two.
-        shutil.rmtree(partial, ignore_errors=True)
-        records[run_id] = record
-    summary = summarize(name, cells, settings.seeds, records)
-    files = write_tables(
-        folder, name, study, settings, opts, summary, time.perf_counter() - started,
-        quick=quick, records=records,
-    )  # fmt: skip
-    if figures:
-        files += study_figures(name, folder, cells, settings, records, summary)
-        progress(f"figures: {', '.join(p.name for p in files if p.suffix == '.png')}")
+    began = time.time()
+    if num_workers > 1:
+        run_workers(num_workers, dict(name=name, out=str(out), quick=quick, options=options,
+                                  data_dir=None if data_dir is None else str(data_dir),
+                                  report=False, verbose=verbose, claim_timeout=claim_timeout,
+                                  **overrides), progress)  # fmt: skip
+    clock = StudyClock(len(jobs), started)
+    waiting: set[str] = set()  # repetitions seen claimed by another live process
+    while len(records) < len(jobs):
+        for index, (cell, seed) in enumerate(jobs, 1):
+            run_id = cell.run_id(seed)
+            if run_id in records:
+                continue
+            head = f"[{index}/{len(jobs)}] {cell.label}, seed {seed}"
+            record = folder.load_run(run_id)
+            partial = folder.partial_path(run_id)
+            trained = False
+            if record is not None:
+                by = "by another process" if run_id in waiting else "before"
+                progress(f"{head}: done {by}, skipped")
+                # The state of a process killed between writing the record and this.
+                shutil.rmtree(partial, ignore_errors=True)
+            elif (claim := try_claim(folder.path, run_id, claim_timeout)) is None:
+                if run_id not in waiting:
+                    waiting.add(run_id)
+                    progress(f"{head}: claimed by {holder(folder.path, run_id)}")
+                continue
+            else:
+                try:
+                    # Finished by another process between the look above and the claim.
+                    record = folder.load_run(run_id)
+                    if record is None:
+                        record = train_claimed(head, cell, seed, settings, folder, claim,
+                                               data_dir, verbose, progress)  # fmt: skip
+                        clock.trained(record["seconds"])
+                        trained = True
+                    # Only once the record is on disk; also after a kill between the two.
+                    shutil.rmtree(partial, ignore_errors=True)
+                finally:
+                    claim.release(done=record is not None)
+            records[run_id] = record
+            if trained:
+                done = sum(folder.run_path(c.run_id(s)).exists() for c, s in jobs)
+                progress(clock.line(done))
+        if len(records) < len(jobs):  # the rest are being trained by other processes
+            time.sleep(min(0.5, claim_timeout / 10))
+    if not report:
+        return {"records": records, "summary": None, "files": []}
+    with report_turn(folder.path, list(records), began, claim_timeout) as write:
+        summary = summarize(name, cells, settings.seeds, records)
+        if not write:
+            progress("report: written by another process from the same repetitions")
+            return {"records": records, "summary": summary, "files": []}
+        files = write_tables(
+            folder, name, study, settings, opts, summary, time.perf_counter() - started,
+            quick=quick, records=records,
+        )  # fmt: skip
+        if figures:
+            files += study_figures(name, folder, cells, settings, records, summary)
+            progress(f"figures: {', '.join(p.name for p in files if p.suffix == '.png')}")
     progress(f"results in {folder.path}")
     return {"records": records, "summary": summary, "files": files}

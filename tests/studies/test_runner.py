@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 
 from keras_rk import studies
 from keras_rk.results import ResultsError
-from keras_rk.studies import runner
+from keras_rk.studies import claims, runner
 
 TINY = dict(quick=True, seeds=1, epochs=1, num_train=20, num_val=20)
 FILES = {
@@ -133,7 +134,8 @@ def test_more_seeds_add_to_the_same_folder(tmp_path):
         "variability", tmp_path, figures=False, progress=lines.append, **{**TINY, "seeds": 2}
     )
     assert len(result["records"]) == 2
-    assert "done before, skipped" in lines[0] and "val accuracy" in lines[1]
+    assert "done before, skipped" in lines[0] and "seed 1: started" in lines[1]
+    assert "seed 1: val accuracy" in lines[2]
 
 
 def test_summarize_runs_once_per_study_run(tmp_path, monkeypatch):
@@ -261,7 +263,10 @@ def test_images_quick_runs_end_to_end(tmp_path, image_data_dir):
     assert {"history_mnist.png", "history_fashion_mnist.png"} <= {p.name for p in out.iterdir()}
     assert "data_dir" not in json.loads((out / "study.json").read_text())["settings"]
     assert not list((out / "partial").iterdir())
-    assert "StandardNet L=2 width=800 tanh on mnist, seed 0: val accuracy" in lines[0]
+    head = "[1/6] StandardNet L=2 width=800 tanh on mnist, seed 0"
+    assert lines[0] == f"{head}: started"
+    assert lines[1].startswith(f"{head}: epoch 1/1: loss ")  # EpochLog: a line per epoch
+    assert lines[2].startswith(f"{head}: val accuracy")
 
 
 def test_augmentation_quick_runs_end_to_end(tmp_path, image_data_dir):
@@ -283,3 +288,88 @@ def test_image_study_without_data_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no IDX files in .*empty"):
         studies.run_study("images", tmp_path / "out", quick=True, progress=lambda _: None,
                               data_dir=tmp_path / "empty", seeds=1, epochs=1)  # fmt: skip
+
+
+ONE = dict(quick=True, seeds=1, epochs=1, num_train=10, num_val=10)  # one repetition
+
+
+def test_progress_lines_say_started_and_eta(tmp_path):
+    lines = []
+    studies.run_study("variability", tmp_path, figures=False, progress=lines.append, **ONE)
+    head = "[1/1] RK4Net L=3 width=4 tanh on donut_2d_6c, seed 0"
+    assert lines[0] == f"{head}: started"
+    assert lines[1].startswith(f"{head}: val accuracy")
+    assert lines[2].startswith("progress 1/1 repetitions, ") and lines[2].endswith("ETA 0 s")
+    assert not list((tmp_path / "claims").glob("*-seed0@*"))  # released
+
+
+def test_stale_claim_is_taken_over_and_trained(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    claim = tmp_path / "claims" / "donut_2d_6c-rk4-L3-w4-tanh-seed0@0"
+    claim.parent.mkdir()
+    claim.write_text(json.dumps({"host": claims.HOST, "pid": dead.pid, "started": 0}))
+    lines = []
+    result = studies.run_study("variability", tmp_path, figures=False, progress=lines.append, **ONE)
+    assert f"taking over the stale claim of {claims.HOST} pid {dead.pid}" in lines[0]
+    assert lines[1].endswith(": started") and len(result["records"]) == 1
+
+
+def test_live_claim_is_waited_for(tmp_path):
+    # Another live process (here: a claim this test holds for 2 s) is training
+    # the repetition: the study waits for it instead of training it too.
+    held = claims.try_claim(tmp_path, "donut_2d_6c-rk4-L3-w4-tanh-seed0", timeout=60)
+    threading.Timer(2.0, held.release).start()
+    lines = []
+    studies.run_study("variability", tmp_path, figures=False, progress=lines.append, **ONE)
+    assert f"claimed by {claims.HOST} pid {os.getpid()}" in lines[0]
+    assert lines[1].endswith(": started")  # trained once released without a record
+
+
+def test_num_workers_2_split_the_repetitions(tmp_path):
+    lines = []
+    result = studies.run_study("variability", tmp_path, progress=lines.append,
+                               num_workers=2, **{**ONE, "seeds": 2})  # fmt: skip
+    trained = [line for line in lines if ": val accuracy" in line]
+    assert len(trained) == 2 and len(result["records"]) == 2
+    assert all(line.startswith(("w0: ", "w1: ")) for line in trained)
+    assert (tmp_path / "summary.csv").exists() and (tmp_path / "repetitions.png").exists()
+
+
+def test_two_processes_on_one_folder_train_each_repetition_once(tmp_path):
+    # The same command started twice at once, as on two machines sharing the
+    # folder: together they train each repetition once, to the records of one
+    # process alone.
+    import keras
+
+    def command(out):
+        return [sys.executable, "-m", "keras_rk.cli", "run", "variability", "--quick",
+                "--seeds", "4", "--epochs", "1", "--num-train", "20", "--num-val", "20",
+                "--no-figures", "--out", str(out)]  # fmt: skip
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    shared, alone = tmp_path / "shared", tmp_path / "alone"
+    pair = [subprocess.Popen(command(shared), env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
+    outputs = [p.communicate() for p in pair]
+    assert all(p.returncode == 0 for p in pair), [err[-2000:] for _, err in outputs]
+    single = subprocess.run(command(alone), env=env, capture_output=True, text=True)
+    assert single.returncode == 0, single.stderr[-2000:]
+    trained = [line for out, _ in outputs for line in out.splitlines() if ": val accuracy" in line]
+    assert sorted(line.split(": ")[0][-1] for line in trained) == ["0", "1", "2", "3"]  # seeds
+    # One writes the report; the other finds it written from the same repetitions.
+    assert sorted("results in" in out for out, _ in outputs) == [False, True]
+    assert sorted("report: written by another process" in out for out, _ in outputs) == [
+        False,
+        True,
+    ]
+    for seed in range(4):
+        name = f"donut_2d_6c-rk4-L3-w4-tanh-seed{seed}.json"
+        a = json.loads((alone / "runs" / name).read_text())
+        b = json.loads((shared / "runs" / name).read_text())
+        for part in ("history", "final"):
+            for key in a[part]:
+                if keras.backend.backend() == "jax":
+                    assert b[part][key] == a[part][key], (name, part, key)
+                else:
+                    assert b[part][key] == pytest.approx(a[part][key], rel=1e-6), (name, key)
