@@ -28,8 +28,8 @@ from keras_rk.studies.claims import DEFAULT_TIMEOUT, holder, report_turn, try_cl
 from keras_rk.studies.figures import study_figures
 from keras_rk.studies.jobs import train_claimed
 from keras_rk.studies.progress import StudyClock
-from keras_rk.studies.validation import check_study
 from keras_rk.studies.reports import summarize, write_tables
+from keras_rk.studies.validation import check_study
 from keras_rk.studies.workers import run_workers
 
 
