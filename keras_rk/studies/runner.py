@@ -26,7 +26,7 @@ from keras_rk.datasets import IMAGE_SETS, available_datasets, available_point_se
 from keras_rk.results import ResultsFolder
 from keras_rk.studies.catalogue import Settings, resolve, upgrade_settings
 from keras_rk.studies.figures import study_figures
-from keras_rk.studies.repetition import train_repetition
+from keras_rk.studies.repetition import record_differences, train_repetition
 from keras_rk.studies.reports import summarize, write_tables
 from keras_rk.training import STATE_FILE
 
@@ -74,7 +74,11 @@ def run_study(
     for index, (cell, seed) in enumerate(jobs, 1):
         run_id = cell.run_id(seed)
         head = f"[{index}/{len(jobs)}] {cell.label}, seed {seed}"
-        record = folder.load_run(run_id)
+        record = folder.load_run(
+            run_id,
+            verify=lambda found: record_differences(found, cell, seed, settings),  # noqa: B023
+            report=lambda line: progress(f"{head}: {line}"),  # noqa: B023
+        )
         partial = folder.partial_path(run_id)
         if record is not None:
             progress(f"{head}: done before, skipped")
