@@ -4,19 +4,24 @@ Layout of a folder::
 
     study.json            what was run (study name and settings); a rerun with other
                           settings is refused rather than mixed in
-    runs/<run>.json       one finished repetition: its config, per-epoch metrics,
-                          final metrics and wall time (the marker that it is done)
+    runs/<run>.json       one finished repetition: its config, seed, settings and
+                          backend, per-epoch metrics, final metrics and wall time
+                          (the marker that it is done)
     runs/<run>.npz        its trained weights, for the figures
     partial/<run>/        the state of a repetition still training (weights, optimizer,
                           history after its last finished epoch; the evaluations
                           before training), so a rerun resumes it; removed once
                           runs/<run>.json is written
+    rejected/<n>/         records (and their weights) found in runs/ that were not the
+                          repetition they were loaded for; kept, never read again
     summary.csv, summary.md, report.md, *.png   made from the runs
 
 Every file is written to a temporary file in the same folder and renamed over
 its target (``os.replace``), so a run killed at any moment leaves either the old
 file or the new one, never half of one. Finished results are never deleted: a
-corrupt one is reported with its path, for a person to look at.
+corrupt one is reported with its path, for a person to look at; one that is
+readable but not what it is loaded for (``load_run``'s `verify`) is moved to
+``rejected/`` and its repetition trained again.
 """
 
 from __future__ import annotations
