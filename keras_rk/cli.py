@@ -262,8 +262,10 @@ def run_one(args, name: str, out: str, given_options: dict, parser) -> int:
                 claim_timeout=args.claim_timeout,
                 **settings_overrides(args),
             )
-    except (ValueError, ResultsError, NotImplementedError, DataNotFoundError) as error:
-        print(f"keras-rk: error: {error}", file=sys.stderr)
+    except (ValueError, ResultsError, NotImplementedError, DataNotFoundError, OSError) as error:
+        # One line, no traceback: each of these names what to fix (an OSError
+        # that escaped keras-rk's own messages still names its file).
+        print(f"keras-rk: error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
     return 0
 

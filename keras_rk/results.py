@@ -4,19 +4,24 @@ Layout of a folder::
 
     study.json            what was run (study name and settings); a rerun with other
                           settings is refused rather than mixed in
-    runs/<run>.json       one finished repetition: its config, per-epoch metrics,
-                          final metrics and wall time (the marker that it is done)
+    runs/<run>.json       one finished repetition: its config, seed, settings and
+                          backend, per-epoch metrics, final metrics and wall time
+                          (the marker that it is done)
     runs/<run>.npz        its trained weights, for the figures
     partial/<run>/        the state of a repetition still training (weights, optimizer,
                           history after its last finished epoch; the evaluations
                           before training), so a rerun resumes it; removed once
                           runs/<run>.json is written
+    rejected/<n>/         records (and their weights) found in runs/ that were not the
+                          repetition they were loaded for; kept, never read again
     summary.csv, summary.md, report.md, *.png   made from the runs
 
 Every file is written to a temporary file in the same folder and renamed over
 its target (``os.replace``), so a run killed at any moment leaves either the old
 file or the new one, never half of one. Finished results are never deleted: a
-corrupt one is reported with its path, for a person to look at.
+corrupt one is reported with its path, for a person to look at; one that is
+readable but not what it is loaded for (``load_run``'s `verify`) is moved to
+``rejected/`` and its repetition trained again.
 """
 
 from __future__ import annotations
@@ -65,9 +70,14 @@ def atomic_write(path: Path, write) -> None:
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         if os.path.exists(temporary):
             os.unlink(temporary)
+        if isinstance(error, OSError):  # a full disk, a quota: say which file
+            raise ResultsError(
+                f"Cannot write {path} ({error}). The file as it was is kept; free some "
+                f"space (or choose another folder with --out) and rerun to continue."
+            ) from error
         raise
 
 
@@ -87,6 +97,25 @@ def _read_json(path: Path, what: str) -> Any:
 
 
 RUN_KEYS = ("run_id", "config", "seed", "history", "final", "seconds")
+# What a record states about how it was made, checked against the repetition it
+# is loaded for; records of versions before these were stored lack them.
+MADE_WITH_KEYS = ("settings", "backend")
+
+
+def _corrupt_record(path: Path, record: Any) -> str | None:
+    """What is wrong with the form of a record read from `path`, or None."""
+    if not isinstance(record, dict) or any(key not in record for key in RUN_KEYS):
+        return f"expected a JSON object with keys {list(RUN_KEYS)}"
+    for key in ("config", "history", "final"):
+        if not isinstance(record[key], dict):
+            return f"its `{key}` is {type(record[key]).__name__} {record[key]!r:.60}, not an object"
+    for key, value in record["final"].items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"its `final.{key}` is {value!r:.60}, not a number"
+    for key, values in record["history"].items():
+        if not isinstance(values, list):
+            return f"its `history.{key}` is {values!r:.60}, not a list"
+    return None
 
 
 class ResultsFolder:
@@ -137,6 +166,9 @@ class ResultsFolder:
             ) from error
         manifest = {"study": study, "settings": settings}
         manifest_path = self.path / "study.json"
+        # True when an existing study.json had these settings: it then vouches for
+        # records too old to state their own.
+        self.vouched = manifest_path.exists()
         if manifest_path.exists():
             earlier = _read_json(manifest_path, "study file")
             if not isinstance(earlier, dict) or earlier.get("study") != study:
@@ -146,6 +178,13 @@ class ResultsFolder:
                     f"not {study!r}. Choose another folder with --out."
                 )
             old = earlier.get("settings", {})
+            if not isinstance(old, dict):
+                raise ResultsError(
+                    f"The study file {manifest_path} is corrupt: its `settings` is "
+                    f"{old!r:.60}, expected an object. Nothing was changed: look at it, "
+                    f"then delete it (or move it away) to rerun, or choose another "
+                    f"folder with --out."
+                )
             if upgrade is not None and isinstance(old, dict):
                 old = upgrade(old)
             changed = sorted(
@@ -170,19 +209,84 @@ class ResultsFolder:
     def run_path(self, run_id: str) -> Path:
         return self.runs / f"{run_id}.json"
 
-    def load_run(self, run_id: str) -> dict[str, Any] | None:
-        """The record of a finished repetition, or None when it has not finished."""
+    def weights_path(self, run_id: str) -> Path:
+        return self.runs / f"{run_id}.npz"
+
+    def load_run(
+        self,
+        run_id: str,
+        verify: Callable[[dict[str, Any]], list[str]] | None = None,
+        report: Callable[[str], None] = print,
+    ) -> dict[str, Any] | None:
+        """The record of a finished repetition, or None when it has not finished.
+
+        With `verify` (a function from a record to what in it differs from the
+        repetition it is loaded for; empty when it matches), a record that
+        differs, whose weights file is missing, or that does not state how it
+        was made (settings, backend) in a folder whose study.json did not
+        vouch for it, is not used: it is moved, with its weights, to
+        ``rejected/``, a line naming it and what differs goes to `report`, and
+        None is returned, so the repetition is trained again. A file that
+        cannot be read raises ``ResultsError`` naming it."""
         path = self.run_path(run_id)
         if not path.exists():
             return None
         record = _read_json(path, "results file")
-        if not isinstance(record, dict) or any(key not in record for key in RUN_KEYS):
+        problem = _corrupt_record(path, record)
+        if problem is not None:
             raise ResultsError(
-                f"The results file {path} is corrupt: expected a JSON object with keys "
-                f"{list(RUN_KEYS)}. Nothing was changed: delete it (or move it away) to "
-                f"rerun that repetition."
+                f"The results file {path} is corrupt: {problem}. Nothing was changed: "
+                f"delete it (or move it away) to rerun that repetition."
             )
+        if verify is None:
+            return record
+        differences = verify(record)
+        missing = [key for key in MADE_WITH_KEYS if key not in record]
+        weights = self.weights_path(run_id)
+        if not differences and not weights.exists():
+            differences = [f"its weights file {weights} is missing"]
+        elif not differences:
+            self._check_weights(weights)
+        if not differences and missing and self.vouched:
+            report(
+                f"{path} does not record its {' or '.join(missing)} (an older "
+                f"version); used because {self.path / 'study.json'} has these settings"
+            )
+            return record
+        if not differences and missing:
+            differences = [f"it does not record its {' or '.join(missing)}"]
+        if differences:
+            moved = self._reject(run_id)
+            report(
+                f"{path} is not this repetition's ({'; '.join(differences)}); moved to "
+                f"{moved}, training it again"
+            )
+            return None
         return record
+
+    def _reject(self, run_id: str) -> Path:
+        """Moves the record and weights of `run_id` to a new ``rejected/<n>/``
+        (never overwriting an earlier one) and returns that folder."""
+        rejected = self.path / "rejected"
+        rejected.mkdir(exist_ok=True)
+        number = 1 + max((int(p.name) for p in rejected.iterdir() if p.name.isdigit()), default=0)
+        target = rejected / str(number)
+        target.mkdir()
+        for path in (self.weights_path(run_id), self.run_path(run_id)):
+            if path.exists():
+                os.replace(path, target / path.name)
+        return target
+
+    def _check_weights(self, path: Path) -> None:
+        try:
+            with np.load(path) as archive:
+                archive.files  # noqa: B018 - reading the index is the check
+        except (OSError, ValueError, EOFError) as error:
+            raise ResultsError(
+                f"The weights file {path} is corrupt ({type(error).__name__}: {error}). "
+                f"Nothing was changed: delete it and its .json beside it to rerun that "
+                f"repetition."
+            ) from error
 
     def save_run(self, record: dict[str, Any], weights: list[np.ndarray] | None) -> None:
         """Writes the weights first and the record last: the record marks the
@@ -190,19 +294,20 @@ class ResultsFolder:
         run_id = record["run_id"]
         if weights is not None:
             arrays = {f"w{i:03d}": np.asarray(w) for i, w in enumerate(weights)}
-            atomic_write(self.runs / f"{run_id}.npz", lambda file: np.savez(file, **arrays))
+            atomic_write(self.weights_path(run_id), lambda file: np.savez(file, **arrays))
         atomic_write_text(self.run_path(run_id), json.dumps(record, indent=1) + "\n")
 
     def load_weights(self, run_id: str) -> list[np.ndarray] | None:
-        path = self.runs / f"{run_id}.npz"
+        path = self.weights_path(run_id)
         if not path.exists():
             return None
         try:
             with np.load(path) as archive:
                 return [archive[key] for key in sorted(archive.files)]
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, EOFError) as error:  # EOFError: a zero-byte file
             raise ResultsError(
-                f"The weights file {path} is corrupt ({error}). Nothing was changed: "
+                f"The weights file {path} is corrupt ({type(error).__name__}: {error}). "
+                f"Nothing was changed: "
                 f"delete it and its .json beside it to rerun that repetition."
             ) from error
 

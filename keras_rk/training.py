@@ -134,6 +134,23 @@ def save_state(
     )
 
 
+def _history_problem(meta) -> str | None:
+    """What makes a state's epoch and per-epoch history inconsistent, or None.
+
+    A state is written after an epoch ends, so it has at least one epoch and one
+    history entry per epoch for every metric."""
+    epoch, history = meta.get("epoch"), meta.get("history")
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1:
+        return f"its epoch is {epoch!r}, expected a positive integer"
+    if not isinstance(history, dict) or not history:
+        return f"its history is {history!r:.60}, expected the metrics of {epoch} epochs"
+    for name, values in history.items():
+        if not isinstance(values, list) or len(values) != epoch:
+            count = len(values) if isinstance(values, list) else type(values).__name__
+            return f"it is at epoch {epoch} but its history of {name!r} has {count} entries"
+    return None
+
+
 def load_state(backup_dir: Path, model: keras.Model) -> TrainingState:
     """Restores weights and optimizer state; returns the rest of the saved state."""
     path = backup_dir / STATE_FILE
@@ -156,6 +173,13 @@ def load_state(backup_dir: Path, model: keras.Model) -> TrainingState:
             f"The training state {path} cannot be read ({type(error).__name__}: {error}). "
             f"Move it away to start this training from scratch."
         ) from None
+    problem = _history_problem(meta)
+    if problem is not None:
+        raise ValueError(
+            f"The training state {path} disagrees with itself: {problem}. A resumed run "
+            f"would record the wrong number of epochs; move the file away to start "
+            f"this training from scratch."
+        )
     backend = keras.backend.backend()
     if meta.get("backend", backend) != backend:  # files from before it was stored pass
         raise ValueError(

@@ -254,3 +254,55 @@ def test_run_passes_jobs_claim_timeout_and_verbose(tmp_path, monkeypatch):
     assert (seen["num_workers"], seen["claim_timeout"], seen["verbose"]) == (3, 30.0, 1)
     assert cli.main(["run", "depth"]) == 0
     assert (seen["num_workers"], seen["verbose"]) == (1, 0)
+
+
+def error_lines(err):
+    """stderr less the note on non-JAX backends; an error is one line, no traceback."""
+    assert "Traceback" not in err
+    return [line for line in err.splitlines() if not line.startswith("note: Keras backend")]
+
+
+def test_errors_read_from_disk_exit_2_with_one_line_naming_the_file(tmp_path, capsys):
+    argv = ["run", "depth", "--quick", "--out", str(tmp_path), "--seeds", "1", "--epochs", "1",
+            "--depths", "1", "--architectures", "rk4", "--no-figures"]  # fmt: skip
+    assert cli.main(argv) == 0
+    [record] = (tmp_path / "runs").glob("*.json")
+    record.write_text(json.dumps({**json.loads(record.read_text()), "final": [0.5]}))
+    capsys.readouterr()
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    [line] = error_lines(err)
+    assert line.startswith(f"keras-rk: error: The results file {record} is corrupt")
+
+
+def test_a_full_disk_exits_2_with_one_line_naming_the_file(tmp_path, capsys, monkeypatch):
+    import errno
+    import os
+
+    def full(descriptor):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    argv = ["run", "depth", "--quick", "--out", str(tmp_path), "--seeds", "1", "--epochs", "1",
+            "--depths", "1", "--architectures", "rk4", "--no-figures"]  # fmt: skip
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    [line] = error_lines(err)
+    assert line.startswith(f"keras-rk: error: Cannot write {tmp_path / 'study.json'} ([Errno 28]")
+
+
+def test_a_corrupt_study_file_exits_2_without_a_traceback(tmp_path):
+    (tmp_path / "study.json").write_text(json.dumps({"study": "depth", "settings": None}))
+    done = subprocess.run(
+        [sys.executable, "-m", "keras_rk.cli", "run", "depth", "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.startswith("keras-rk")]
+    assert lines == [
+        f"keras-rk: error: The study file {tmp_path / 'study.json'} is corrupt: its `settings` "
+        f"is None, expected an object. Nothing was changed: look at it, then delete it (or "
+        f"move it away) to rerun, or choose another folder with --out."
+    ]
+    assert "Traceback" not in done.stderr

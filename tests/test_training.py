@@ -280,3 +280,33 @@ def test_state_written_by_another_backend_is_refused(tmp_path):
         rf"{keras.backend.backend()}.*KERAS_BACKEND=other",
     ):
         resumable_fit(small_model(), x, y, backup_dir=tmp_path, epochs=2, batch_size=5, seed=0)
+
+
+def rewrite_state(path, **changes):
+    with np.load(path) as data:
+        arrays = {key: data[key] for key in data.files}
+    meta = {**json.loads(str(arrays.pop("meta"))), **changes}
+    np.savez(path, meta=np.array(json.dumps(meta)), **arrays)
+
+
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"epoch": 5}, r"it is at epoch 5 but its history of 'loss' has 1 entries"),
+        ({"history": {}}, r"its history is \{\}, expected the metrics of 1 epochs"),
+        ({"epoch": 0}, r"its epoch is 0, expected a positive integer"),
+    ],
+)
+def test_a_state_whose_epoch_disagrees_with_its_history_is_refused(tmp_path, changes, match):
+    x, y = two_class_data()
+    resumable_fit(small_model(), x, y, backup_dir=tmp_path, epochs=1, batch_size=5, seed=0)
+    rewrite_state(tmp_path / STATE_FILE, **changes)
+    with pytest.raises(ValueError, match=rf"{STATE_FILE} disagrees with itself: {match}"):
+        resumable_fit(small_model(), x, y, backup_dir=tmp_path, epochs=8, batch_size=5, seed=0)
+
+
+def test_a_zero_byte_state_file_is_an_error_naming_it(tmp_path):
+    (tmp_path / STATE_FILE).write_bytes(b"")
+    x, y = two_class_data()
+    with pytest.raises(ValueError, match=rf"{STATE_FILE} cannot be read \(EOFError"):
+        resumable_fit(small_model(), x, y, backup_dir=tmp_path, epochs=1, batch_size=5, seed=0)

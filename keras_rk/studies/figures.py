@@ -12,6 +12,7 @@ from pathlib import Path
 
 from keras_rk import plotting
 from keras_rk.datasets import IMAGE_SETS, load_points
+from keras_rk.results import ResultsError
 from keras_rk.studies.catalogue import display_name
 from keras_rk.studies.repetition import build_model
 
@@ -25,9 +26,20 @@ def study_figures(name, folder, cells, settings, records, summary) -> list[Path]
 
     def model_and_data(cell, seed=0):
         model = build_model(cell, settings)
+        path = folder.weights_path(cell.run_id(seed))
         weights = folder.load_weights(cell.run_id(seed))
-        if weights is not None:
-            model.set_weights(weights)
+        if weights is None:  # drawn without them, the figure would show an untrained model
+            raise ResultsError(
+                f"The weights file {path} is missing; the figures need the trained "
+                f"weights. Rerun the study into this folder to train that repetition again."
+            )
+        shapes = [tuple(w.shape) for w in weights]
+        if shapes != [tuple(v.shape) for v in model.weights]:
+            raise ResultsError(
+                f"The weights file {path} holds arrays of shapes {shapes}, not those of "
+                f"{cell.label}. Move it and its .json beside it away, then rerun the study."
+            )
+        model.set_weights(weights)
         (_, _), (x_val, y_val) = load_points(
             cell.dataset, num_train=settings.num_train, num_val=settings.num_val, seed=seed
         )

@@ -22,11 +22,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from keras_rk import _checks
 from keras_rk.callbacks import early_stopping_callbacks
 from keras_rk.datasets import IMAGE_SETS, load_images, load_points
 from keras_rk.environment import describe
-from keras_rk.results import atomic_write_text
-from keras_rk.studies.catalogue import Cell, Settings, build_arguments
+from keras_rk.results import ResultsError, _read_json, atomic_write_text
+from keras_rk.studies.catalogue import Cell, Settings, build_arguments, upgrade_settings
 
 INITIAL_FILE = "initial.json"
 
@@ -72,6 +73,52 @@ def load_data(cell: Cell, settings: Settings, seed: int, data_dir=None):
     )
 
 
+def _changes(recorded: Any, wanted: dict[str, Any], unchecked: tuple[str, ...] = ()) -> str:
+    """'key recorded -> wanted, ...' over the keys of either dict; '' when equal."""
+    recorded = recorded if isinstance(recorded, dict) else {}
+    keys = sorted((set(recorded) | set(wanted)) - set(unchecked))
+    return ", ".join(
+        f"{k} {recorded.get(k)!r} -> {wanted.get(k)!r}"
+        for k in keys
+        if recorded.get(k) != wanted.get(k)
+    )
+
+
+def record_differences(
+    record: dict[str, Any], cell: Cell, seed: int, settings: Settings, backend: str | None = None
+) -> list[str]:
+    """How `record` differs from the repetition (`cell`, `seed`) under `settings`
+    on `backend` (default: Keras's): its run id, config, seed, settings (older
+    forms upgraded; the number of seeds is not one of them) and backend, each
+    as 'what: recorded -> expected'. Fields the record lacks are not compared.
+
+    >>> cell = Cell("spiral", "rk4", depth=2, width=4)
+    >>> record = {"run_id": cell.run_id(0), "config": dataclasses.asdict(cell), "seed": 0,
+    ...           "settings": Settings(epochs=2).to_dict(), "backend": "jax"}
+    >>> record_differences(record, cell, 0, Settings(epochs=3, seeds=1), "jax")
+    ['settings: epochs 2 -> 3']
+    """
+    if backend is None:
+        import keras
+
+        backend = keras.backend.backend()
+    differences = []
+    expected = {"run_id": cell.run_id(seed), "seed": seed, "backend": backend}
+    for key, value in expected.items():
+        if key in record and record[key] != value:
+            differences.append(f"{key}: {record[key]!r} -> {value!r}")
+    config = _changes(record.get("config"), dataclasses.asdict(cell))
+    if config:
+        differences.append(f"config: {config}")
+    if "settings" in record:
+        recorded = record["settings"]
+        recorded = upgrade_settings(recorded) if isinstance(recorded, dict) else recorded
+        changed = _changes(recorded, settings.to_dict(), unchecked=("seeds",))
+        if changed:
+            differences.append(f"settings: {changed}")
+    return differences
+
+
 def early_stopping(settings: Settings, initial_val_loss: float) -> list:
     """The early-stopping callbacks of `settings` (none for 'none')."""
     return early_stopping_callbacks(
@@ -81,6 +128,24 @@ def early_stopping(settings: Settings, initial_val_loss: float) -> list:
         patience=settings.patience,
         restore_best_weights=settings.restore_best_weights,
     )
+
+
+def read_initial(path: Path) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The (loss, accuracy) on the training and validation sets before training,
+    as kept in `path`; a file that is not that raises ``ResultsError`` naming it."""
+    initial = _read_json(path, "evaluation before training")
+    pairs = [initial.get(key) if isinstance(initial, dict) else None for key in ("train", "val")]
+    if not all(
+        isinstance(pair, list) and len(pair) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair)
+        for pair in pairs
+    ):  # fmt: skip
+        raise ResultsError(
+            f"The evaluation before training {path} is corrupt: expected "
+            f'{{"train": [loss, accuracy], "val": [loss, accuracy]}}; received {initial!r:.80}. '
+            f"Move its folder away to start that repetition from scratch."
+        )
+    return tuple(pairs[0]), tuple(pairs[1])
 
 
 def train_repetition(
@@ -119,6 +184,12 @@ def train_repetition(
     backup_dir = Path(backup_dir)
     keras.utils.set_random_seed(seed)
     (x, y), (x_val, y_val) = load_data(cell, settings, seed, data_dir)
+    # Before the first evaluation: on JAX an out-of-range label gives a finite,
+    # wrong loss instead of an error, and that loss would be kept in initial.json.
+    y = _checks.class_labels(y, f"the training labels of {cell.dataset}", cell.num_classes)
+    y_val = _checks.class_labels(
+        y_val, f"the validation labels of {cell.dataset}", cell.num_classes
+    )
     model = build_model(cell, settings)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=settings.learning_rate),
@@ -137,8 +208,7 @@ def train_repetition(
     # Measured once, before any epoch's state can exist, and kept beside it.
     initial_path = backup_dir / INITIAL_FILE
     if initial_path.exists():
-        initial = json.loads(initial_path.read_text(encoding="utf-8"))
-        initial_train, initial_val = tuple(initial["train"]), tuple(initial["val"])
+        initial_train, initial_val = read_initial(initial_path)
     else:
         initial_train, initial_val = evaluate(x, y), evaluate(x_val, y_val)
         backup_dir.mkdir(parents=True, exist_ok=True)

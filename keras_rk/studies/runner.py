@@ -28,6 +28,7 @@ from keras_rk.studies.claims import DEFAULT_TIMEOUT, holder, report_turn, try_cl
 from keras_rk.studies.figures import study_figures
 from keras_rk.studies.jobs import train_claimed
 from keras_rk.studies.progress import StudyClock
+from keras_rk.studies.repetition import record_differences
 from keras_rk.studies.reports import summarize, write_tables
 from keras_rk.studies.validation import check_study
 from keras_rk.studies.workers import run_workers
@@ -87,6 +88,15 @@ def run_study(
                                   report=False, verbose=verbose, claim_timeout=claim_timeout,
                                   **overrides), progress)  # fmt: skip
     clock = StudyClock(len(jobs), started)
+
+    def load_verified(run_id, cell, seed, head):
+        """The record on disk if it is this repetition's; a mismatch is reported and moved aside."""
+        return folder.load_run(
+            run_id,
+            verify=lambda found: record_differences(found, cell, seed, settings),
+            report=lambda line: progress(f"{head}: {line}"),
+        )
+
     waiting: set[str] = set()  # repetitions seen claimed by another live process
     while len(records) < len(jobs):
         for index, (cell, seed) in enumerate(jobs, 1):
@@ -94,7 +104,7 @@ def run_study(
             if run_id in records:
                 continue
             head = f"[{index}/{len(jobs)}] {cell.label}, seed {seed}"
-            record = folder.load_run(run_id)
+            record = load_verified(run_id, cell, seed, head)
             partial = folder.partial_path(run_id)
             trained = False
             if record is not None:
@@ -110,7 +120,7 @@ def run_study(
             else:
                 try:
                     # Finished by another process between the look above and the claim.
-                    record = folder.load_run(run_id)
+                    record = load_verified(run_id, cell, seed, head)
                     if record is None:
                         record = train_claimed(head, cell, seed, settings, folder, claim,
                                                data_dir, verbose, progress)  # fmt: skip

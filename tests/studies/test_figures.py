@@ -41,3 +41,18 @@ def test_figures_of_a_finished_folder(tmp_path):
                                   result["summary"])  # fmt: skip
     assert [p.name for p in files] == ["datasets.png", "accuracy_by_depth.png", "layers.png"]
     assert all(p.stat().st_size > 0 for p in files)
+
+
+def test_figures_refuse_to_draw_without_the_trained_weights(tmp_path):
+    from keras_rk.results import ResultsError
+
+    result = studies.run_study("depth", tmp_path, figures=False, progress=lambda _: None, **TINY)
+    _, settings, options = studies.resolve("depth", **TINY)
+    cells = studies.get_study("depth").make_cells(options)
+    folder = studies.results_folder(tmp_path, "depth", settings, options)
+    [weights] = (tmp_path / "runs").glob("*-rk4-L3-*.npz")  # the depth drawn in layers.png
+    weights.unlink()
+    with pytest.raises(ResultsError, match=rf"weights file {weights} is missing"):
+        figures.study_figures("depth", folder, cells, settings, result["records"],
+                              result["summary"])  # fmt: skip
+    assert not (tmp_path / "layers.png").exists()

@@ -56,3 +56,64 @@ def test_the_record_carries_its_environment():
     settings = Settings(epochs=1, num_train=10, num_val=10, steps_per_execution=2)
     record, _ = repetition.train_repetition(Cell("spiral", "rk4", 1, 2), 0, settings)
     assert record["environment"] == describe()
+
+
+def made_record(cell, seed, settings, backend="jax"):
+    import dataclasses
+
+    return {"run_id": cell.run_id(seed), "config": dataclasses.asdict(cell), "seed": seed,
+            "settings": settings.to_dict(), "backend": backend}  # fmt: skip
+
+
+def test_record_differences_names_each_field_that_differs():
+    cell, settings = Cell("spiral", "rk4", 3, 4), Settings(epochs=2)
+    record = made_record(cell, 0, settings)
+    assert repetition.record_differences(record, cell, 0, Settings(epochs=2, seeds=9), "jax") == []
+    # a record copied over another's: L=3's file standing for L=1
+    other = Cell("spiral", "rk4", 1, 4)
+    assert repetition.record_differences(record, other, 0, settings, "jax") == [
+        "run_id: 'spiral-rk4-L3-w4-tanh-seed0' -> 'spiral-rk4-L1-w4-tanh-seed0'",
+        "config: depth 3 -> 1",
+    ]
+    assert repetition.record_differences(record, cell, 0, Settings(epochs=3), "torch") == [
+        "backend: 'jax' -> 'torch'",
+        "settings: epochs 2 -> 3",
+    ]
+
+
+def test_the_committed_table6_records_match_the_settings_they_were_made_with():
+    import json
+    from pathlib import Path
+
+    runs = Path(__file__).resolve().parents[2] / "docs/results/images/table6_fashion/runs"
+    _, settings, _ = catalogue.resolve("images", epochs=10)  # their early_stop is upgraded
+    for path in sorted(runs.glob("*.json")):
+        record = json.loads(path.read_text())
+        cell = Cell(**record["config"])
+        assert repetition.record_differences(record, cell, record["seed"], settings, "jax") == []
+
+
+def test_a_corrupt_initial_evaluation_is_an_error_naming_it(tmp_path):
+    from keras_rk.results import ResultsError
+
+    (tmp_path / repetition.INITIAL_FILE).write_text("")
+    with pytest.raises(ResultsError, match=r"initial\.json is corrupt or unreadable"):
+        repetition.train_repetition(
+            Cell("spiral", "rk4", 2, 4), 0, Settings(**SMALL), backup_dir=tmp_path
+        )
+    (tmp_path / repetition.INITIAL_FILE).write_text('{"train": [0.1], "val": null}')
+    with pytest.raises(ResultsError, match=r"initial\.json is corrupt: expected"):
+        repetition.train_repetition(
+            Cell("spiral", "rk4", 2, 4), 0, Settings(**SMALL), backup_dir=tmp_path
+        )
+
+
+def test_labels_outside_the_classes_are_refused_before_the_first_evaluation(tmp_path, monkeypatch):
+    cell = Cell("spiral", "rk4", 2, 4)  # two classes
+    (x, y), validation = repetition.load_data(cell, Settings(**SMALL), 0)
+    y = y.copy()
+    y[3] = 5  # on JAX, evaluated it gives a finite, wrong loss instead of an error
+    monkeypatch.setattr(repetition, "load_data", lambda *a: ((x, y), validation))
+    with pytest.raises(ValueError, match=r"the training labels of spiral.*\[3\]=5"):
+        repetition.train_repetition(cell, 0, Settings(**SMALL), backup_dir=tmp_path)
+    assert not (tmp_path / repetition.INITIAL_FILE).exists()  # no wrong loss kept

@@ -373,3 +373,57 @@ def test_two_processes_on_one_folder_train_each_repetition_once(tmp_path):
                     assert b[part][key] == a[part][key], (name, part, key)
                 else:
                     assert b[part][key] == pytest.approx(a[part][key], rel=1e-6), (name, key)
+
+
+def test_a_record_copied_over_another_is_reported_and_retrained(tmp_path):
+    first = studies.run_study("depth", tmp_path, figures=False, progress=lambda _: None, **TINY)
+    runs = tmp_path / "runs"
+    [one] = runs.glob("*-rk4-L1-*.json")
+    [three] = runs.glob("*-rk4-L3-*.json")
+    one.write_bytes(three.read_bytes())  # cp runs/...-L3-...json runs/...-L1-...json
+    lines = []
+    again = studies.run_study("depth", tmp_path, figures=False, progress=lines.append, **TINY)
+    [line] = [line for line in lines if "not this repetition's" in line]
+    assert str(one) in line and "config: depth 3 -> 1" in line and "training it again" in line
+    run_id = one.stem
+    assert again["records"][run_id]["config"]["depth"] == 1
+    assert again["records"][run_id]["final"] == pytest.approx(
+        first["records"][run_id]["final"], rel=1e-4
+    )
+    assert (tmp_path / "rejected" / "1" / one.name).exists()  # kept for a person
+
+
+def test_without_study_json_other_epochs_retrain_rather_than_relabel(tmp_path):
+    studies.run_study("depth", tmp_path, figures=False, progress=lambda _: None, **TINY)
+    (tmp_path / "study.json").unlink()
+    lines = []
+    result = studies.run_study(
+        "depth", tmp_path, figures=False, progress=lines.append, **{**TINY, "epochs": 2}
+    )
+    reported = [line for line in lines if "settings: epochs 1 -> 2" in line]
+    assert len(reported) == len(result["records"]) == 4
+    for record in result["records"].values():
+        assert record["settings"]["epochs"] == 2
+        assert len(record["history"]["loss"]) == 1 + record["epochs_run"]
+
+
+def test_a_missing_weights_file_is_reported_and_retrained(tmp_path):
+    studies.run_study("depth", tmp_path, figures=False, progress=lambda _: None, **TINY)
+    [weights] = (tmp_path / "runs").glob("*-rk4-L1-*.npz")
+    weights.unlink()
+    lines = []
+    studies.run_study("depth", tmp_path, figures=False, progress=lines.append, **TINY)
+    assert any(f"its weights file {weights} is missing" in line for line in lines)
+    assert weights.exists()
+
+
+def test_a_record_of_another_backend_is_retrained(tmp_path):
+    studies.run_study("depth", tmp_path, figures=False, progress=lambda _: None, **TINY)
+    [path] = (tmp_path / "runs").glob("*-rk4-L1-*.json")
+    record = json.loads(path.read_text())
+    record["backend"] = "other"
+    path.write_text(json.dumps(record))
+    lines = []
+    result = studies.run_study("depth", tmp_path, figures=False, progress=lines.append, **TINY)
+    assert any(f"backend: 'other' -> '{keras.backend.backend()}'" in line for line in lines)
+    assert result["records"][path.stem]["backend"] == keras.backend.backend()
