@@ -15,6 +15,10 @@ import re
 import sys
 import tempfile
 
+# The user's own setting, read before Keras is imported: on the JAX backend,
+# importing Keras sets TF_CPP_MIN_LOG_LEVEL=1 itself.
+_USER_LOG_LEVEL = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
+
 _LOG_LINE = re.compile(
     r"^(?:[IWE]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] "
     r"|WARNING: All log messages before absl::InitializeLog\(\) is called"
@@ -35,16 +39,22 @@ def is_tensorflow_log(line: str) -> bool:
 
 def import_keras():
     """``import keras``, quietly where the user has not asked for TensorFlow's log."""
-    if "keras" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3") != "3":
-        import keras
+    return import_quietly("keras")
 
-        return keras
+
+def import_quietly(name: str):
+    """Imports module `name` with TensorFlow's C++ start-up lines filtered out of
+    descriptor 2, where the user has not asked for them (TF_CPP_MIN_LOG_LEVEL)."""
+    import importlib
+
+    if name in sys.modules or _USER_LOG_LEVEL not in (None, "3"):
+        return importlib.import_module(name)
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:  # unlinked at once: never seen by a user
         os.dup2(captured.fileno(), 2)
         try:
-            import keras
+            module = importlib.import_module(name)
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
@@ -55,4 +65,4 @@ def import_keras():
                 line for line in text.splitlines(keepends=True) if not is_tensorflow_log(line)
             ))  # fmt: skip
             sys.stderr.flush()
-    return keras
+    return module

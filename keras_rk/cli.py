@@ -181,9 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = make_parser()
     args = parser.parse_args(argv)  # --help and --version end here, without Keras
-    from keras_rk._quiet_import import import_keras
+    from keras_rk._quiet_import import import_quietly
 
-    import_keras()
+    # Keras on JAX or PyTorch imports TensorFlow later, inside fit (its data
+    # utilities); a study trains, so import it now, while its log is filtered.
+    import_quietly("tensorflow")
     from keras_rk import studies
 
     if args.command == "list":

@@ -57,6 +57,24 @@ def test_help_shows_no_tensorflow_log():
         assert "oneDNN" not in line and "cuda" not in line.lower(), line
 
 
+def test_a_study_run_shows_no_tensorflow_log(tmp_path):
+    # On JAX and PyTorch, Keras imports TensorFlow inside fit, after Keras itself
+    # (and on JAX, importing Keras sets TF_CPP_MIN_LOG_LEVEL=1): the command must
+    # still print none of TensorFlow's start-up lines while a study trains.
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    argv = ["run", "variability", "--quick", "--no-figures", "--seeds", "1", "--epochs", "1",
+            "--num-train", "10", "--num-val", "10", "--out", str(tmp_path / "out")]  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "keras_rk.cli", *argv], env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "ETA" in done.stdout
+    for line in (done.stdout + done.stderr).splitlines():
+        assert not line.startswith(("I0000", "W0000", "WARNING: All log")), line
+        assert "oneDNN" not in line, line
+
+
 def test_run_quick_prints_progress_per_repetition(tmp_path, capsys):
     code = cli.main(["run", "activation", "--quick", "--out", str(tmp_path), "--seeds", "1",
                      "--epochs", "1", "--activations", "relu", "--no-figures"])  # fmt: skip
