@@ -46,15 +46,13 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import keras
-import numpy as np
 from keras import ops
 
-from keras_rk import _checks
 from keras_rk._autodiff import detached, grad, layer_pullback, layer_values, stateless_call
+from keras_rk._gradient_inputs import checked_labels, loss_function, model_chain, sweep_count
 from keras_rk.activations import derivative
 from keras_rk.layers.rk_block import RKBlock
 from keras_rk.loop import integrate, loop
@@ -198,83 +196,6 @@ def _block_adjoint(
     return p0, (d_kernel, d_bias, d_steps), costates
 
 
-# ---------------------------------------------------------------------------
-# Models: Augment -> RKBlock -> ... -> head, one chain.
-
-
-def _chain(model: keras.Model) -> list:
-    """The layers of `model` in order, checked through public Keras API to form a
-    single chain: each layer's input is the previous layer's output."""
-    layers = list(model.layers)
-    if isinstance(model, keras.Sequential):
-        return [layer for layer in layers if not isinstance(layer, keras.layers.InputLayer)]
-    chain, previous = [], None
-    for layer in layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            connected = previous is None
-            previous = layer.output
-        else:
-            try:
-                connected = previous is not None and layer.input is previous
-                previous = layer.output
-            except (AttributeError, ValueError):  # never called, or called twice
-                connected = False
-            chain.append(layer)
-        if not connected:
-            break
-    outputs = list(getattr(model, "outputs", None) or [])
-    if not connected or len(outputs) != 1 or outputs[0] is not previous:
-        raise ValueError(
-            f"keras_rk.optimal_control.gradients needs a model whose layers form one "
-            f"chain (one input, each layer called once on the previous layer's "
-            f"output, one output), such as keras_rk.build makes (Augment -> RKBlock "
-            f"-> Dense). Received: model '{model.name}' with layers "
-            f"{[layer.name for layer in layers]}"
-        )
-    return chain
-
-
-def _loss_function(loss: Any) -> Callable:
-    if isinstance(loss, str):
-        loss = keras.losses.get(loss)
-    if not callable(loss):
-        raise ValueError(
-            f"`loss` must be a Keras loss name, a keras.losses.Loss or a callable "
-            f"(y_true, y_pred) -> loss. Received: loss={loss!r}"
-        )
-
-    def scalar_loss(y_true, y_pred):
-        value = loss(y_true, y_pred)
-        return ops.mean(value) if len(value.shape) else value
-
-    return scalar_loss
-
-
-def _sweeps(value: Any, name: str) -> int | None:
-    """None (each block's own num_implicit_iterations) or a checked count: a
-    negative one used to act silently as 0."""
-    return None if value is None else _checks.num_iterations(value, name)
-
-
-def _checked_labels(y, loss: Any, model: keras.Model):
-    """`y` checked as class indices when `loss` takes them (sparse categorical
-    cross-entropy): out-of-range labels otherwise give finite, wrong gradients."""
-    sparse = loss in (
-        "sparse_categorical_crossentropy",
-        keras.losses.sparse_categorical_crossentropy,
-    )
-    ignore_class = None
-    if isinstance(loss, keras.losses.SparseCategoricalCrossentropy):
-        sparse, ignore_class = True, loss.get_config().get("ignore_class")
-    if not sparse:
-        return y
-    labels = np.asarray(ops.convert_to_numpy(y))
-    if ignore_class is not None:
-        labels = np.where(labels == ignore_class, 0, labels)
-    _checks.class_labels(labels, "y", max(2, int(model.output_shape[-1])))
-    return y
-
-
 def gradients(
     model: keras.Model,
     x,
@@ -311,8 +232,8 @@ def gradients(
         A list of tensors aligned with ``model.trainable_weights``; with
         ``return_input_gradient``, the pair (that list, dF/dx).
     """
-    num_adjoint_iterations = _sweeps(num_adjoint_iterations, "num_adjoint_iterations")
-    layers = _chain(model)
+    num_adjoint_iterations = sweep_count(num_adjoint_iterations, "num_adjoint_iterations")
+    layers = model_chain(model)
     blocks = [i for i, layer in enumerate(layers) if isinstance(layer, RKBlock)]
     for index in blocks:
         if layers[index].return_trajectory:
@@ -321,8 +242,8 @@ def gradients(
                 f"needs only y[L] downstream. Build it with return_trajectory=False."
             )
         layers[index].tableau.adjoint()  # fails early, with the reason, for b_i = 0
-    y = _checked_labels(y, loss, model)
-    scalar_loss = _loss_function(loss)
+    y = checked_labels(y, loss, model)
+    scalar_loss = loss_function(loss)
     dtype = layers[0].compute_dtype if layers else model.compute_dtype
     x = ops.convert_to_tensor(x, dtype=dtype)
     y = ops.convert_to_tensor(y)
@@ -425,7 +346,7 @@ def costate_trajectory(
     Returns:
         Shape (batch, L + 1, width), p[0] first.
     """
-    num_adjoint_iterations = _sweeps(num_adjoint_iterations, "num_adjoint_iterations")
+    num_adjoint_iterations = sweep_count(num_adjoint_iterations, "num_adjoint_iterations")
     x = ops.convert_to_tensor(x, dtype=block.compute_dtype)
     _, _, costates = _block_adjoint(
         block,
@@ -450,7 +371,7 @@ def tangent_trajectory(block: RKBlock, x, dy0, *, num_iterations: int | None = N
     x = ops.convert_to_tensor(x, dtype=block.compute_dtype)
     dy0 = ops.convert_to_tensor(dy0, dtype=x.dtype)
     tableau = block.tableau
-    sweeps = _sweeps(num_iterations, "num_iterations")
+    sweeps = sweep_count(num_iterations, "num_iterations")
     sweeps = block.num_implicit_iterations if sweeps is None else sweeps
     kernel, bias, steps = _block_weights(block, x.dtype)
     trajectory, _ = _forward_states(block, x, kernel, bias, steps)

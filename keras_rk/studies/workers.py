@@ -1,6 +1,7 @@
 """Worker processes for ``run_study(..., jobs=N)`` (``keras-rk run STUDY --jobs N``).
 
-Each worker is a fresh Python process (``python -m keras_rk.studies.workers``)
+Each worker is a fresh Python process (``python -m keras_rk.studies``, whose
+``__main__`` calls ``run_study``; this module only starts them)
 that runs the same study into the same folder, without reports, so the workers
 split it by the claims of ``keras_rk.studies.claims``, exactly as processes on
 several machines do. Each gets ``cores // N`` threads (at least one), set in its
@@ -59,7 +60,7 @@ def run_workers(
     lock = threading.Lock()
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "keras_rk.studies.workers", payload],
+            [sys.executable, "-m", "keras_rk.studies", payload],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -91,17 +92,10 @@ def run_workers(
         )
 
 
-def main(payload: str) -> None:
+def set_torch_threads() -> None:
+    """In a worker: PyTorch's thread count, which it reads from no variable."""
     threads = int(os.environ.get(THREADS, "0"))
     if threads and os.environ.get("KERAS_BACKEND") == "torch":
         import torch
 
         torch.set_num_threads(threads)
-    from keras_rk.studies.runner import run_study
-
-    arguments = json.loads(payload)
-    run_study(**arguments, progress=lambda line: print(line, flush=True))
-
-
-if __name__ == "__main__":
-    main(sys.argv[1])
