@@ -29,7 +29,9 @@ pullback ``keras_rk.rk.dense_pullback``. The section 3 analysis of any tableau
 Explicit tableaus and a fixed step size only; the activation must be one whose
 derivative is a function of its output (``activations_with_output_derivative``).
 
-Per backend: JAX and TensorFlow use ``keras.ops.custom_gradient``. PyTorch,
+Per backend: JAX and TensorFlow use ``keras.ops.custom_gradient``; TensorFlow,
+when it traces a graph that is not already XLA-compiled, compiles the forward and
+the reverse sweep each with XLA (``keras_rk.loop.xla_function``). PyTorch,
 where Keras has no ``custom_gradient``, gets the same sweeps as a
 ``torch.autograd.Function`` written in torch ops (``_torch_adjoint``).
 
@@ -50,7 +52,7 @@ import keras
 from keras import ops
 
 from keras_rk.activations import activation_name, derivative_from_output
-from keras_rk.loop import loop
+from keras_rk.loop import loop, read_tensor, use_xla_function, xla_function
 from keras_rk.rk import (
     Activation,
     dense_field,
@@ -127,24 +129,25 @@ def integrate_with_adjoint(
     if keras.backend.backend() == "torch":
         return _torch_adjoint(y0, kernel, bias, step_size, tableau, activation)
 
+    forward = lambda y0, kernel, bias: _forward(y0, kernel, bias, step_size, tableau, activation)
+    backward = lambda upstream, kernel, states, values: _backward(
+        upstream, kernel, states, values, step_size, tableau, derivative
+    )
+    if use_xla_function():
+        forward, backward = xla_function(forward), xla_function(backward)
+
     @ops.custom_gradient
     def network(y0, kernel, bias):
-        y_final, (stage_states, stage_values) = _forward(
-            y0, kernel, bias, step_size, tableau, activation
-        )
+        y_final, (stage_states, stage_values) = forward(y0, kernel, bias)
 
         def gradient(*args, upstream=None):
             if upstream is None:
                 (upstream,) = args
-            return _backward(
-                upstream, kernel, stage_states, stage_values, step_size, tableau, derivative
-            )
+            return backward(upstream, kernel, stage_states, stage_values)
 
         return y_final, gradient
 
-    return network(
-        ops.convert_to_tensor(y0), ops.convert_to_tensor(kernel), ops.convert_to_tensor(bias)
-    )
+    return network(read_tensor(y0), read_tensor(kernel), read_tensor(bias))
 
 
 # PyTorch: the same two sweeps in torch ops. At batch 5 and width 16 every op is a

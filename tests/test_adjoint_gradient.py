@@ -11,6 +11,7 @@ from keras_rk.adjoint_gradient import integrate_with_adjoint
 from keras_rk.loop import integrate
 from keras_rk.rk import runge_kutta_step
 
+only_tensorflow = pytest.mark.skipif(BACKEND != "tensorflow", reason="TensorFlow's XLA path")
 only_torch = pytest.mark.skipif(BACKEND != "torch", reason="PyTorch's autograd.Function")
 EXPLICIT = ["euler", "midpoint", "heun", "ralston", "kutta3", "rk4", "rk38"]
 
@@ -125,4 +126,43 @@ def test_torch_inference_computes_the_same_states_without_storing_stages(tableau
     assert not value.requires_grad
     np.testing.assert_allclose(
         to_numpy(value), to_numpy(_plain(tableau, "tanh")(y0, kernel, bias)), rtol=1e-13, atol=1e-15
+    )
+
+
+def _tensorflow_gradients(network, arrays, weights, in_function):
+    import tensorflow as tf
+
+    tensors = [tf.constant(a) for a in arrays]
+
+    def run():
+        with tf.GradientTape() as tape:
+            tape.watch(tensors)
+            loss = tf.reduce_sum(network(*tensors) * weights)
+        return [tf.convert_to_tensor(g) for g in tape.gradient(loss, tensors)]
+
+    return [g.numpy() for g in (tf.function(run)() if in_function else run())]
+
+
+@only_tensorflow
+@pytest.mark.parametrize("tableau", ["rk4", "midpoint"])
+def test_tensorflow_graph_runs_the_sweeps_with_xla_and_the_same_gradient(tableau, rng):
+    # Expected: autodiff of the plain loop, eagerly (no XLA), in float64.
+    import tensorflow as tf
+
+    y0, kernel, bias, weights = _arrays(rng)
+    t, act = keras_rk.get_tableau(tableau), get_activation("tanh")
+    adjoint = lambda *a: integrate_with_adjoint(*a, 0.1, t, act)
+    expected = _tensorflow_gradients(_plain(tableau, "tanh"), (y0, kernel, bias), weights, False)
+    actual = _tensorflow_gradients(adjoint, (y0, kernel, bias), weights, True)
+    for e, a in zip(expected, actual):
+        np.testing.assert_allclose(a, e, rtol=1e-12, atol=1e-13)
+    graph = tf.function(adjoint).get_concrete_function(y0, kernel, bias).graph
+    assert _xla_calls(graph) == 1  # the forward sweep; the reverse one is traced on demand
+
+
+def _xla_calls(graph) -> int:
+    return sum(
+        1
+        for op in graph.get_operations()
+        if "_XlaMustCompile" in op.node_def.attr and op.get_attr("_XlaMustCompile")
     )

@@ -263,7 +263,7 @@ class RKBlock(StackedStepsBlock):
             per_step = (self.kernel, self.bias, ops.cast(self.step_sizes(), self.compute_dtype))
         if self.remat:
             step = keras.remat(step)
-        return integrate(step, inputs, per_step, self.return_trajectory)
+        return integrate(step, inputs, per_step, self.return_trajectory, xla=True)
 
     def get_config(self):
         config = {
