@@ -115,9 +115,9 @@ def keras_worker(backend: str, depths: list[int], epochs: int, variants: list[st
                 steps_per_execution=1 if backend == "torch" else STEPS_PER_EXECUTION,
                 **compile_kwargs,
             )
-            ends = []
+            ends: list[float] = []
             timer = keras.callbacks.LambdaCallback(
-                on_epoch_end=lambda epoch, logs: ends.append(time.perf_counter())
+                on_epoch_end=lambda epoch, logs, ends=ends: ends.append(time.perf_counter())
             )
             start = time.perf_counter()
             model.fit(
@@ -177,7 +177,7 @@ def jax_handwritten_worker(depths: list[int], epochs: int):
         rng = np.random.default_rng(0)
         bound = 1 / np.sqrt(WIDTH)
 
-        def uniform(*shape):
+        def uniform(*shape, rng=rng, bound=bound):
             return jnp.asarray(rng.uniform(-bound, bound, shape), jnp.float32)
 
         params = {
