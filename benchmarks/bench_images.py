@@ -242,7 +242,7 @@ if __name__ == "__main__":
         type=lambda s: {"true": True, "false": False}.get(s.lower(), s),
     )
     parser.add_argument(
-        "--gradients", nargs="+", default=["autodiff", "adjoint"], choices=["autodiff", "adjoint"]
+        "--gradients", nargs="+", default=["autodiff", "adjoint"], choices=["auto", "autodiff", "adjoint"]
     )
     parser.add_argument(
         "--no-baseline", dest="baseline", action="store_false",
