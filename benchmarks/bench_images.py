@@ -142,13 +142,20 @@ def images_per_second(
             return done / elapsed
 
 
-def paper_style_images_per_second(batch_size, *, width=900, depth=100, seconds=10.0, seed=0):
+def paper_style_images_per_second(
+    batch_size, *, width=900, depth=100, seconds=10.0, seed=0, threads=None
+):
     """The same training, RK4 only, as the paper's PyTorch code runs it (eager, one
-    nn.Linear per layer; ``paper_style.py``); None when torch is not installed."""
+    nn.Linear per layer; ``paper_style.py``); None when torch is not installed.
+    `threads` sets PyTorch's intra-op threads: on a busy 2-core machine its default
+    two threads made this loop 13x slower (0.8 against 10.4 images/s at batch 5,
+    2026-11-29), which would flatter every ratio against it."""
     try:
         import torch
     except ImportError:
         return None
+    if threads:
+        torch.set_num_threads(threads)
     from paper_style import adam, rk4_net, train_epoch
 
     torch.manual_seed(seed)
@@ -169,7 +176,7 @@ def paper_style_images_per_second(batch_size, *, width=900, depth=100, seconds=1
 
 def main(batch_sizes=(5, 128), width=900, depth=100, tableau="rk4", seconds=10.0,
          steps_per_execution=1, jit_compile="auto", gradients=("autodiff", "adjoint"),
-         baseline=True, quick=False):  # fmt: skip
+         baseline=True, quick=False, torch_threads=None):  # fmt: skip
     """Returns {'peak_gflops': ..., 'rows': [{batch_size, gradient, images_per_second, ...}]}."""
     import keras
 
@@ -207,13 +214,14 @@ def main(batch_sizes=(5, 128), width=900, depth=100, tableau="rk4", seconds=10.0
                          "fraction_of_peak": gflops / peak})  # fmt: skip
             print(f"{batch_size:6d} {gradient:>9} {speed:9.1f} {gflops:8.1f} {gflops / peak:8.0%}",
                   flush=True)  # fmt: skip
-        if len(speeds) == 2:
-            ratio = speeds["adjoint"] / speeds["autodiff"]
-            print(f"{batch_size:6d} adjoint / autodiff: {ratio:.2f}x", flush=True)
+        for other in ("adjoint", "auto"):
+            if other in speeds and "autodiff" in speeds:
+                ratio = speeds[other] / speeds["autodiff"]
+                print(f"{batch_size:6d} {other} / autodiff: {ratio:.2f}x", flush=True)
         paper = None
         if baseline and tableau == "rk4":
             paper = paper_style_images_per_second(
-                batch_size, width=width, depth=depth, seconds=seconds
+                batch_size, width=width, depth=depth, seconds=seconds, threads=torch_threads
             )
         if paper is not None:
             best = max(speeds.values())
@@ -242,12 +250,16 @@ if __name__ == "__main__":
         type=lambda s: {"true": True, "false": False}.get(s.lower(), s),
     )
     parser.add_argument(
-        "--gradients", nargs="+", default=["autodiff", "adjoint"], choices=["autodiff", "adjoint"]
+        "--gradients",
+        nargs="+",
+        default=["autodiff", "adjoint"],
+        choices=["auto", "autodiff", "adjoint"],
     )
     parser.add_argument(
         "--no-baseline", dest="baseline", action="store_false",
         help="skip the paper-style PyTorch loop timed in the same process",
     )  # fmt: skip
+    parser.add_argument("--torch-threads", type=int, help="PyTorch threads of the baseline")
     parser.add_argument("--quick", action="store_true")
     args = vars(parser.parse_args())
     args["batch_sizes"] = tuple(args["batch_sizes"])

@@ -1,21 +1,34 @@
 """Training speed of RK4Net on a 2-D point set, per Keras backend, against a
-plain PyTorch eager loop written the way the paper's public code is.
+PyTorch eager loop written the way the paper's public code is and against the
+same network hand-written in pure JAX.
 
-The paper's setting: RK4Net width 16, 1,500 two-dimensional points, batch size 5,
-Adam, h = 0.05. For each backend and depth the script prints the seconds to the
-first finished epoch (tracing and compiling included), the steady seconds per
-epoch (mean of the following epochs), and their difference, the one-off compile
-overhead. The PyTorch baseline runs in the same invocation, so the speed-up
-column compares numbers measured side by side on the same machine state.
+The paper's setting: RK4Net width 16, 1,500 training and 1,500 validation points,
+batch size 5, Adam, h = 0.05, and, as the studies do (``keras_rk.experiments``),
+the accuracy metric and one validation pass over the whole validation set (in one
+batch) after every epoch. Each row is timed as one ``fit`` of 1 + `epochs`
+epochs: 'first epoch' includes tracing and compiling, 'steady' is the mean of the
+following epochs (from one epoch's end to the next, validation included).
 
-Each backend runs in its own subprocess (Keras fixes the backend per process):
+Rows (every row runs in the same invocation, one subprocess per backend, since
+Keras fixes the backend per process):
 
-    python benchmarks/bench_points.py                      # everything, ~5 min
+- 'pytorch eager (paper style)': the baseline, ``paper_style.py``; its validation
+  pass is one forward of the 1,500 points.
+- 'jax hand-written': stacked weights, ``lax.scan`` over the steps, one jitted
+  training step (gradient by autodiff, Adam written out), validation in one batch;
+  what JAX itself does without Keras.
+- 'keras-rk <backend>, <variant>': ``keras_rk.build`` and ``model.compile`` with
+  the studies' arguments; 'compile()' is the defaults a user writes (gradient
+  'auto', jit_compile 'auto'); other variants change one thing.
+
+    python benchmarks/bench_points.py                      # the paper's depth, ~8 min
     python benchmarks/bench_points.py --backends jax --depths 10 100 1000
     python benchmarks/bench_points.py --quick              # a smoke run
 
-TensorFlow is compiled with XLA (``jit_compile=True``): without it, the step
-loop runs as a graph-mode while loop at about 10 s per epoch here.
+The machine is shared: a ratio is only meaningful between rows of one run.
+``--torch-threads`` sets PyTorch's intra-op threads in every PyTorch row (the
+baseline included): on a busy 2-core machine each multithreaded small op waits for
+a descheduled thread, which slows every PyTorch row several times.
 """
 
 from __future__ import annotations
@@ -33,7 +46,24 @@ NUM_POINTS = 1500
 WIDTH = 16
 BATCH_SIZE = 5
 STEP_SIZE = 0.05
+STEPS_PER_EXECUTION = 50  # the studies' default (keras_rk.experiments.Settings)
 BACKENDS = ("jax", "tensorflow", "torch")
+
+# (name, build kwargs, compile kwargs) per backend; the first is the default row.
+VARIANTS = {
+    "jax": [
+        ("compile()", {}, {}),
+        ("gradient='autodiff'", {"gradient": "autodiff"}, {}),
+    ],
+    "tensorflow": [
+        ("compile()", {}, {}),
+        ("compile(jit_compile=True)", {}, {"jit_compile": True}),
+    ],
+    "torch": [
+        ("compile()", {}, {}),
+        ("gradient='autodiff'", {"gradient": "autodiff"}, {}),
+    ],
+}
 
 
 def make_points(num_points: int, seed: int = 0):
@@ -47,30 +77,129 @@ def make_points(num_points: int, seed: int = 0):
     return x.astype("float32"), y
 
 
-def keras_worker(backend: str, depths: list[int], epochs: int, steps_per_execution: int):
-    """Runs in a subprocess with KERAS_BACKEND set; prints one JSON line per depth."""
+def _row(backend, variant, depth, epoch_seconds):
+    first, steady = epoch_seconds[0], epoch_seconds[1:]
+    row = {
+        "backend": backend,
+        "variant": variant,
+        "depth": depth,
+        "first": first,
+        "steady": sum(steady) / len(steady),
+        "best": min(steady),
+    }
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def keras_worker(backend: str, depths: list[int], epochs: int, variants: list[str]):
+    """Runs in a subprocess with KERAS_BACKEND set; prints one JSON line per row."""
     import keras
 
     import keras_rk
 
-    x, y = make_points(NUM_POINTS)
+    x, y = make_points(NUM_POINTS, seed=0)
+    x_val, y_val = make_points(NUM_POINTS, seed=1)
+    for name, build_kwargs, compile_kwargs in VARIANTS[backend]:
+        if name not in variants:
+            continue
+        for depth in depths:
+            keras.utils.set_random_seed(0)
+            model = keras_rk.build(
+                "rk4", depth=depth, width=WIDTH, step_size=STEP_SIZE, lift="random", **build_kwargs
+            )
+            model.compile(
+                optimizer=keras.optimizers.Adam(1e-3),
+                loss="sparse_categorical_crossentropy",
+                metrics=["accuracy"],
+                # Keras's PyTorch trainer accepts only 1 (as in the studies).
+                steps_per_execution=1 if backend == "torch" else STEPS_PER_EXECUTION,
+                **compile_kwargs,
+            )
+            ends: list[float] = []
+            timer = keras.callbacks.LambdaCallback(
+                on_epoch_end=lambda epoch, logs, ends=ends: ends.append(time.perf_counter())
+            )
+            start = time.perf_counter()
+            model.fit(
+                x, y, batch_size=BATCH_SIZE, epochs=1 + epochs, verbose=0, shuffle=True,
+                validation_data=(x_val, y_val), validation_batch_size=NUM_POINTS,
+                callbacks=[timer],
+            )  # fmt: skip
+            seconds = [b - a for a, b in zip([start, *ends], ends)]
+            _row(f"keras-rk {backend}", name, depth, seconds)
+
+
+def jax_handwritten_worker(depths: list[int], epochs: int):
+    """RK4Net in plain JAX: the speed JAX allows without Keras, timed like the rows
+    above (an epoch is a shuffled pass of jitted steps, then one validation batch)."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    x, y = make_points(NUM_POINTS, seed=0)
+    x_val, y_val = make_points(NUM_POINTS, seed=1)
+    h = STEP_SIZE
+
+    def forward(params, lift, inputs):
+        def step(state, weights):
+            kernel, bias = weights
+            field = lambda s: jnp.tanh(s @ kernel + bias)
+            k1 = field(state)
+            k2 = field(state + h / 2 * k1)
+            k3 = field(state + h / 2 * k2)
+            k4 = field(state + h * k3)
+            return state + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4), None
+
+        final, _ = jax.lax.scan(step, inputs @ lift, (params["kernel"], params["bias"]))
+        return final @ params["head"] + params["head_bias"]
+
+    def cross_entropy(logits, labels):
+        log_p = jax.nn.log_softmax(logits)
+        return -jnp.mean(jnp.take_along_axis(log_p, labels[:, None], axis=1))
+
+    @jax.jit
+    def train_step(params, moments, lift, inputs, labels):
+        m, v, t = moments
+        grads = jax.grad(lambda p: cross_entropy(forward(p, lift, inputs), labels))(params)
+        t = t + 1
+        m = jax.tree.map(lambda m, g: 0.9 * m + 0.1 * g, m, grads)
+        v = jax.tree.map(lambda v, g: 0.999 * v + 0.001 * g * g, v, grads)
+        rate = 1e-3 * jnp.sqrt(1 - 0.999**t) / (1 - 0.9**t)
+        params = jax.tree.map(lambda p, m, v: p - rate * m / (jnp.sqrt(v) + 1e-7), params, m, v)
+        return params, (m, v, t)
+
+    @jax.jit
+    def validate(params, lift, inputs, labels):
+        logits = forward(params, lift, inputs)
+        return cross_entropy(logits, labels), jnp.mean(jnp.argmax(logits, axis=1) == labels)
+
     for depth in depths:
-        keras.utils.set_random_seed(0)
-        model = keras_rk.build(tableau="rk4", depth=depth, width=WIDTH, step_size=STEP_SIZE)
-        model.compile(
-            optimizer="adam",
-            loss="sparse_categorical_crossentropy",
-            steps_per_execution=1 if backend == "torch" else steps_per_execution,
-            jit_compile=True if backend == "tensorflow" else "auto",
-        )
-        start = time.perf_counter()
-        model.fit(x, y, batch_size=BATCH_SIZE, epochs=1, verbose=0, shuffle=True)
-        first = time.perf_counter() - start
-        start = time.perf_counter()
-        model.fit(x, y, batch_size=BATCH_SIZE, epochs=epochs, verbose=0, shuffle=True)
-        steady = (time.perf_counter() - start) / epochs
-        print(json.dumps({"backend": backend, "depth": depth, "first": first, "steady": steady}))
-        sys.stdout.flush()
+        rng = np.random.default_rng(0)
+        bound = 1 / np.sqrt(WIDTH)
+
+        def uniform(*shape, rng=rng, bound=bound):
+            return jnp.asarray(rng.uniform(-bound, bound, shape), jnp.float32)
+
+        params = {
+            "kernel": uniform(depth, WIDTH, WIDTH),
+            "bias": uniform(depth, WIDTH),
+            "head": uniform(WIDTH, 2),
+            "head_bias": jnp.zeros((2,), jnp.float32),
+        }
+        lift = jnp.asarray(rng.uniform(-1, 1, (2, WIDTH)) / np.sqrt(2), jnp.float32)
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        moments = (zeros, zeros, jnp.zeros((), jnp.float32))
+        seconds = []
+        for _ in range(1 + epochs):
+            start = time.perf_counter()
+            order = rng.permutation(NUM_POINTS)
+            for i in range(0, NUM_POINTS, BATCH_SIZE):
+                rows = order[i : i + BATCH_SIZE]
+                params, moments = train_step(params, moments, lift, x[rows], y[rows])
+            loss, accuracy = validate(params, lift, x_val, y_val)
+            float(loss), float(accuracy)
+            seconds.append(time.perf_counter() - start)
+        _row("jax hand-written", "lax.scan, jit step", depth, seconds)
 
 
 def torch_baseline_worker(depths: list[int], epochs: int):
@@ -80,103 +209,124 @@ def torch_baseline_worker(depths: list[int], epochs: int):
     from paper_style import adam, rk4_net, train_epoch
 
     torch.manual_seed(0)
-    x, y = make_points(NUM_POINTS)
+    x, y = make_points(NUM_POINTS, seed=0)
+    x_val, _ = make_points(NUM_POINTS, seed=1)
+    x_val = torch.tensor(x_val)
     data = torch.utils.data.TensorDataset(torch.tensor(x), torch.tensor(y, dtype=torch.long))
     loader = torch.utils.data.DataLoader(data, batch_size=BATCH_SIZE, shuffle=True)
     for depth in depths:
         model = rk4_net(depth, WIDTH, 2, 2, STEP_SIZE)
         optimizer = adam(model)
-        times = [train_epoch(model, optimizer, loader) for _ in range(epochs)]
-        print(
-            json.dumps(
-                {
-                    "backend": "pytorch eager (paper style)",
-                    "depth": depth,
-                    "first": times[0],
-                    "steady": sum(times) / len(times),
-                }
-            )
-        )
-        sys.stdout.flush()
+        seconds = []
+        for _ in range(1 + epochs):
+            train = train_epoch(model, optimizer, loader)
+            start = time.perf_counter()
+            with torch.no_grad():
+                model(x_val)
+            seconds.append(train + time.perf_counter() - start)
+        _row("pytorch eager (paper style)", "paper_style.py", depth, seconds)
 
 
-def run_worker(args: list[str], backend: str | None) -> list[dict]:
+def run_worker(args: list[str], backend: str | None, torch_threads: int | None) -> list[dict]:
     env = dict(os.environ)
     if backend:
         env["KERAS_BACKEND"] = backend
+    if torch_threads:
+        env["KERAS_RK_BENCH_TORCH_THREADS"] = str(torch_threads)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     out = subprocess.run([sys.executable, __file__, *args], env=env, capture_output=True, text=True)
     rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     if out.returncode != 0:
-        print(f"worker {args} failed:\n{out.stderr[-2000:]}", file=sys.stderr)
+        print(f"worker {args} failed:\n{out.stderr[-3000:]}", file=sys.stderr)
     return rows
+
+
+def print_table(rows: list[dict]) -> None:
+    def find(backend, depth):
+        return next((r for r in rows if r["backend"] == backend and r["depth"] == depth), None)
+
+    print(
+        f"RK4Net width {WIDTH}, {NUM_POINTS} points, batch {BATCH_SIZE}, Adam, validation "
+        f"every epoch; seconds per epoch"
+    )
+    print(
+        "| what | depth | first epoch | steady epoch | best epoch | speed-up vs paper-style "
+        "PyTorch | time vs hand-written JAX |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for row in rows:
+        paper = find("pytorch eager (paper style)", row["depth"])
+        handwritten = find("jax hand-written", row["depth"])
+        speedup = f"{paper['steady'] / row['steady']:.2f}x" if paper else ""
+        relative = f"{row['steady'] / handwritten['steady']:.2f}x" if handwritten else ""
+        print(
+            f"| {row['backend']}, {row['variant']} | {row['depth']} | {row['first']:.2f} "
+            f"| {row['steady']:.3f} | {row['best']:.3f} | {speedup} | {relative} |"
+        )
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
-    parser.add_argument("--depths", nargs="+", type=int, default=[10, 100, 1000])
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        help="keras-rk rows to run, by name (default: all); e.g. 'compile()'",
+    )
+    parser.add_argument("--depths", nargs="+", type=int, default=[100])
     parser.add_argument(
         "--torch-max-depth",
         type=int,
         default=100,
-        help="skip deeper runs on the torch backend (about 5 minutes per epoch at 1000)",
+        help="skip deeper runs on the torch backend and the baseline",
     )
-    parser.add_argument("--epochs", type=int, default=2, help="steady epochs to average")
-    parser.add_argument("--steps-per-execution", type=int, default=50)
-    parser.add_argument("--baseline-depth", type=int, default=100)
+    parser.add_argument("--epochs", type=int, default=3, help="steady epochs to average")
+    parser.add_argument("--torch-threads", type=int, help="PyTorch intra-op threads")
     parser.add_argument("--no-baseline", action="store_true")
-    parser.add_argument("--quick", action="store_true", help="depth 10, one backend")
+    parser.add_argument("--no-handwritten", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="depth 4, one steady epoch")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
+    threads = os.environ.get("KERAS_RK_BENCH_TORCH_THREADS")
+    if args.worker and threads and (args.worker in ("baseline", "torch")):
+        import torch
+
+        torch.set_num_threads(int(threads))
     if args.worker == "baseline":
         torch_baseline_worker(args.depths, args.epochs)
         return []
+    if args.worker == "handwritten":
+        jax_handwritten_worker(args.depths, args.epochs)
+        return []
     if args.worker:
-        keras_worker(args.worker, args.depths, args.epochs, args.steps_per_execution)
+        keras_worker(args.worker, args.depths, args.epochs, args.variants)
         return []
     if args.quick:
-        args.backends, args.depths, args.epochs, args.baseline_depth = ["jax"], [10], 1, 10
+        args.depths, args.epochs = [4], 1
 
+    common = ["--epochs", str(args.epochs)]
+    torch_depths = [str(d) for d in args.depths if d <= args.torch_max_depth]
     rows = []
-    for backend in args.backends:
-        depths = [d for d in args.depths if backend != "torch" or d <= args.torch_max_depth]
+    if not args.no_baseline and torch_depths:
         rows += run_worker(
-            [
-                "--worker",
-                backend,
-                "--depths",
-                *map(str, depths),
-                "--epochs",
-                str(args.epochs),
-                "--steps-per-execution",
-                str(args.steps_per_execution),
-            ],
+            ["--worker", "baseline", "--depths", *torch_depths, *common], None, args.torch_threads
+        )
+    if not args.no_handwritten:
+        depths = [str(d) for d in args.depths]
+        rows += run_worker(["--worker", "handwritten", "--depths", *depths, *common], "jax", None)
+    for backend in args.backends:
+        depths = torch_depths if backend == "torch" else [str(d) for d in args.depths]
+        names = [name for name, _, _ in VARIANTS[backend]]
+        variants = [v for v in names if args.variants is None or v in args.variants]
+        if not depths or not variants:
+            continue
+        rows += run_worker(
+            ["--worker", backend, "--depths", *depths, "--variants", *variants, *common],
             backend,
+            args.torch_threads,
         )
-    baseline = None
-    if not args.no_baseline:
-        base_rows = run_worker(
-            ["--worker", "baseline", "--depths", str(args.baseline_depth), "--epochs", "1"], None
-        )
-        rows += base_rows
-        baseline = base_rows[0]["steady"] if base_rows else None
-
-    print(f"RK4Net width {WIDTH}, {NUM_POINTS} points, batch {BATCH_SIZE}, Adam; seconds")
-    print(
-        "| backend | depth | first epoch | steady epoch | compile overhead "
-        "| speed-up vs PyTorch eager |"
-    )
-    print("| --- | --- | --- | --- | --- | --- |")
-    for row in rows:
-        speedup = ""
-        if baseline and row["depth"] == args.baseline_depth:
-            speedup = f"{baseline / row['steady']:.1f}x"
-        print(
-            f"| {row['backend']} | {row['depth']} | {row['first']:.2f} | {row['steady']:.3f} "
-            f"| {row['first'] - row['steady']:.2f} | {speedup} |"
-        )
+    print_table(rows)
     return rows
 
 

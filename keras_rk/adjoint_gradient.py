@@ -28,10 +28,14 @@ pullback ``keras_rk.rk.dense_pullback``. The section 3 analysis of any tableau
 
 Explicit tableaus and a fixed step size only; the activation must be one whose
 derivative is a function of its output (``activations_with_output_derivative``).
-Keras implements ``custom_gradient`` for JAX and TensorFlow; ``RKBlock`` falls
-back to automatic differentiation on PyTorch.
 
-Example (on PyTorch this is the forward pass only):
+Per backend: JAX and TensorFlow use ``keras.ops.custom_gradient``; TensorFlow,
+when it traces a graph that is not already XLA-compiled, compiles the forward and
+the reverse sweep each with XLA (``keras_rk.loop.xla_function``). PyTorch,
+where Keras has no ``custom_gradient``, gets the same sweeps as a
+``torch.autograd.Function`` written in torch ops (``_torch_adjoint``).
+
+Example:
 
 >>> import numpy as np
 >>> from keras_rk import get_tableau
@@ -44,10 +48,11 @@ Example (on PyTorch this is the forward pass only):
 
 from __future__ import annotations
 
+import keras
 from keras import ops
 
-from keras_rk.activations import derivative_from_output
-from keras_rk.loop import loop
+from keras_rk.activations import activation_name, derivative_from_output
+from keras_rk.loop import loop, read_tensor, use_xla_function, xla_function
 from keras_rk.rk import (
     Activation,
     dense_field,
@@ -121,21 +126,179 @@ def integrate_with_adjoint(
             f"tableau={tableau.name!r}, activation={activation!r}"
         )
 
+    if keras.backend.backend() == "torch":
+        return _torch_adjoint(y0, kernel, bias, step_size, tableau, activation)
+
+    forward = lambda y0, kernel, bias: _forward(y0, kernel, bias, step_size, tableau, activation)
+    backward = lambda upstream, kernel, states, values: _backward(
+        upstream, kernel, states, values, step_size, tableau, derivative
+    )
+    if use_xla_function():
+        forward, backward = xla_function(forward), xla_function(backward)
+
     @ops.custom_gradient
     def network(y0, kernel, bias):
-        y_final, (stage_states, stage_values) = _forward(
-            y0, kernel, bias, step_size, tableau, activation
-        )
+        y_final, (stage_states, stage_values) = forward(y0, kernel, bias)
 
         def gradient(*args, upstream=None):
             if upstream is None:
                 (upstream,) = args
-            return _backward(
-                upstream, kernel, stage_states, stage_values, step_size, tableau, derivative
-            )
+            return backward(upstream, kernel, stage_states, stage_values)
 
         return y_final, gradient
 
-    return network(
-        ops.convert_to_tensor(y0), ops.convert_to_tensor(kernel), ops.convert_to_tensor(bias)
-    )
+    return network(read_tensor(y0), read_tensor(kernel), read_tensor(bias))
+
+
+# PyTorch: the same two sweeps in torch ops. At batch 5 and width 16 every op is a
+# few microseconds of work behind a few microseconds of dispatch, so the sweeps
+# below issue as few ops as they can: each stage state is written in place into the
+# stored stages (``out=``), the step's update is one ``addmm`` over all stages, the
+# activation is applied in place, its derivative is formed for all L steps in one
+# op, and the L kernel gradients are one ``bmm``. Keras's ops, and autodiff of the
+# step loop through them, cost several times more per op here (benchmarks/
+# bench_points.py). TorchScript (deprecated in torch 2.13) and torch.compile of
+# one step (no faster than these eager ops, after 30 s of compiling) did not win.
+
+_TORCH_IN_PLACE = {"tanh": "tanh_", "sigmoid": "sigmoid_", "relu": "relu_"}
+
+
+def _torch_activate(activation: Activation):
+    """act applied in place to a torch tensor (or out of place, then copied)."""
+    name = activation_name(activation)
+    if name in _TORCH_IN_PLACE:
+        method = _TORCH_IN_PLACE[name]
+        return lambda z: getattr(z, method)()
+    if name == "linear":
+        return lambda z: z
+    return lambda z: z.copy_(activation(z))
+
+
+def _torch_sweep(y0, kernel, bias, step_size, tableau, activation, store: bool):
+    """y[L]; with ``store``, also every step's stage states and values (L, s, B, D)
+    (without, two steps' worth of buffers are reused)."""
+    import torch
+
+    num_steps, num_stages = kernel.shape[0], tableau.num_stages
+    activate = _torch_activate(activation)
+    # Stage i's state is y + h sum_j a_ij k_j; explicit, so stage 0's is y itself.
+    rows = [[(j, step_size * a) for j, a in enumerate(tableau.a[i][:i]) if a != 0.0]
+            for i in range(num_stages)]  # fmt: skip
+    weights = y0.new_tensor([[step_size * b for b in tableau.b]])  # (1, s)
+    shape = (num_stages,) + tuple(y0.shape)
+    states = y0.new_empty((num_steps if store else 2,) + shape)
+    values = y0.new_empty((num_steps if store else 1,) + shape)
+    y_final = torch.empty_like(y0)
+    states[0, 0].copy_(y0)
+    for step in range(num_steps):
+        step_states = states[step if store else step % 2]
+        step_values = values[step if store else 0]
+        step_kernel, step_bias = kernel[step], bias[step]
+        y = step_states[0]
+        for i in range(num_stages):
+            state = step_states[i]
+            if i > 0 and not rows[i]:
+                state.copy_(y)
+            elif len(rows[i]) == 1:
+                ((j, weight),) = rows[i]
+                torch.add(y, step_values[j], alpha=weight, out=state)
+            elif rows[i]:
+                coefficients = y0.new_tensor([[weight for _, weight in rows[i]]])
+                terms = step_values[[j for j, _ in rows[i]]].reshape(len(rows[i]), -1)
+                torch.addmm(y.reshape(1, -1), coefficients, terms, out=state.view(1, -1))
+            torch.addmm(step_bias, state, step_kernel, out=step_values[i])
+            activate(step_values[i])
+        # y[l+1] is written straight into the next step's first stage state.
+        if step + 1 == num_steps:
+            target = y_final
+        else:
+            target = states[step + 1 if store else (step + 1) % 2, 0]
+        torch.addmm(
+            y.reshape(1, -1), weights, step_values.reshape(num_stages, -1), out=target.view(1, -1)
+        )
+    if num_steps == 0:
+        y_final.copy_(y0)
+    return y_final, (states if store else None), (values if store else None)
+
+
+def _torch_backward(upstream, kernel, states, values, step_size, tableau, derivative):
+    """(dy0, dkernel, dbias): the reverse sweep of ``_backward`` in torch ops."""
+    import torch
+
+    num_steps, num_stages = values.shape[0], values.shape[1]
+    a, b = tableau.a, tableau.b
+    # dz_i = act'(z_i) * lambda_i with lambda_i = h b_i p + sum_{j>i} h a_ji g_j and
+    # g_j = dz_j @ kernel^T. Divided by scale_i = h b_i (or h where b_i = 0), the
+    # bracket is (p if b_i else 0) + sum_j c_ji g_j; act'(z) * scale is formed
+    # for every step at once.
+    scales = [step_size * (b[i] if b[i] != 0.0 else 1.0) for i in range(num_stages)]
+    pulls = [[(j, step_size * a[j][i] / scales[i]) for j in range(i + 1, num_stages)
+              if a[j][i] != 0.0] for i in range(num_stages)]  # fmt: skip
+    needed = {j for row in pulls for j, _ in row}
+    slopes = derivative(values) * values.new_tensor(scales).view(1, num_stages, 1, 1)
+    field_cotangents = torch.empty_like(values)
+    costate = upstream
+    for step in range(num_steps - 1, -1, -1):
+        transposed = kernel[step].t()
+        step_slopes, step_cotangents = slopes[step], field_cotangents[step]
+        pulled = [None] * num_stages
+        for i in range(num_stages - 1, -1, -1):
+            bracket = costate if b[i] != 0.0 else None
+            for j, weight in pulls[i]:
+                if bracket is None:
+                    bracket = pulled[j] * weight
+                else:
+                    bracket = torch.add(bracket, pulled[j], alpha=weight)
+            if bracket is None:
+                step_cotangents[i].zero_()
+            else:
+                torch.mul(step_slopes[i], bracket, out=step_cotangents[i])
+            if i in needed:
+                pulled[i] = torch.mm(step_cotangents[i], transposed)
+        costate = torch.addmm(costate, step_cotangents.sum(0), transposed)
+    flat_states = states.reshape(num_steps, -1, states.shape[-1])
+    flat_cotangents = field_cotangents.reshape(num_steps, -1, states.shape[-1])
+    dkernel = torch.bmm(flat_states.transpose(1, 2), flat_cotangents)
+    dbias = flat_cotangents.sum(1)
+    return costate, dkernel, dbias
+
+
+_TORCH_FUNCTION = None
+
+
+def _torch_adjoint(y0, kernel, bias, step_size, tableau, activation):
+    """``integrate_with_adjoint`` on PyTorch. Without a gradient to record (no
+    input requires one, or under ``torch.no_grad``) only y[L] is computed, in two
+    steps' worth of buffers, so inference on large batches stores no stages."""
+    import torch
+
+    global _TORCH_FUNCTION
+    y0, kernel, bias = (ops.convert_to_tensor(x) for x in (y0, kernel, bias))
+    if not (torch.is_grad_enabled() and any(x.requires_grad for x in (y0, kernel, bias))):
+        with torch.no_grad():
+            y_final, _, _ = _torch_sweep(y0, kernel, bias, step_size, tableau, activation, False)
+        return y_final
+    if _TORCH_FUNCTION is None:
+
+        class RungeKuttaAdjoint(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, y0, kernel, bias, step_size, tableau, activation):
+                y_final, states, values = _torch_sweep(
+                    y0, kernel, bias, step_size, tableau, activation, True
+                )
+                ctx.save_for_backward(kernel, states, values)
+                ctx.settings = (step_size, tableau, derivative_from_output(activation))
+                return y_final
+
+            @staticmethod
+            @torch.autograd.function.once_differentiable
+            def backward(ctx, upstream):
+                kernel, states, values = ctx.saved_tensors
+                step_size, tableau, derivative = ctx.settings
+                gradients = _torch_backward(
+                    upstream.contiguous(), kernel, states, values, step_size, tableau, derivative
+                )
+                return (*gradients, None, None, None)
+
+        _TORCH_FUNCTION = RungeKuttaAdjoint
+    return _TORCH_FUNCTION.apply(y0, kernel, bias, step_size, tableau, activation)

@@ -93,7 +93,8 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--gradient",
         choices=GRADIENTS,
-        help="RKBlock's gradient (default autodiff; adjoint for the image studies)",
+        help="RKBlock's gradient (default autodiff; adjoint for the image studies; auto "
+        "picks the faster per backend and batch size)",
     )
     run.add_argument("--num-train", type=int, help="training points, default 1500")
     run.add_argument("--num-val", type=int, help="validation points, default 1500")

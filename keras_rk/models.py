@@ -29,7 +29,7 @@ def build(
     name: str | None = None,
     step_size_mode: str = "fixed",
     remat: bool = False,
-    gradient: str = "autodiff",
+    gradient: str = "auto",
     classifier_activation: Any = "softmax",
 ) -> keras.Model:
     """An uncompiled classifier x -> softmax(W y[L] + mu) (section 3).
@@ -65,8 +65,8 @@ def build(
         name: the model's name; default '<tableau>_net' or 'standard_net'.
         step_size_mode: 'fixed', 'learned' or 'simplex'; see ``RKBlock``.
         remat: rematerialise each step in the backward pass; see ``RKBlock``.
-        gradient: 'autodiff' or 'adjoint' (a hand-written reverse sweep, faster
-            at small batches); see ``RKBlock``.
+        gradient: 'auto' (default), 'autodiff' or 'adjoint' (a hand-written
+            reverse sweep, faster at small batches); see ``RKBlock``.
         classifier_activation: the classifier's activation, as in
             ``keras.applications``: 'softmax' (default), any Keras activation, or
             ``None`` for logits.

@@ -2,10 +2,12 @@
 
 import keras
 import numpy as np
+import pytest
 from conftest import to_numpy
 
-from keras_rk.loop import integrate, loop
-from keras_rk.rk import standard_step
+from keras_rk import get_tableau
+from keras_rk.loop import integrate, loop, use_xla_function
+from keras_rk.rk import runge_kutta_step, standard_step
 
 TANH = keras.activations.get("tanh")
 
@@ -51,3 +53,85 @@ def test_integrate_keeps_the_trajectory_of_an_image_state(rng):
     trajectory = to_numpy(integrate(lambda y, s: y + s, y0, (shifts,), return_trajectory=True))
     assert trajectory.shape == (2, 5, 3, 3, 1)
     np.testing.assert_allclose(trajectory[:, -1], y0 + shifts.sum(), rtol=1e-15)
+
+
+only_tensorflow = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="TensorFlow's XLA path"
+)
+
+
+def test_xla_is_used_only_when_tracing_a_tensorflow_graph_outside_xla():
+
+    if keras.backend.backend() != "tensorflow":
+        assert not use_xla_function()
+        return
+    import tensorflow as tf
+
+    seen = {}
+
+    def probe(name):
+        seen[name] = use_xla_function()
+        return tf.constant(0.0)
+
+    probe("eager")
+    tf.function(lambda: probe("graph"))()
+    tf.function(lambda: probe("xla"), jit_compile=True)()
+    assert seen == {"eager": False, "graph": True, "xla": False}
+
+
+def _xla_calls(graph) -> int:
+    return sum(
+        1
+        for op in graph.get_operations()
+        if "_XlaMustCompile" in op.node_def.attr and op.get_attr("_XlaMustCompile")
+    )
+
+
+@only_tensorflow
+@pytest.mark.parametrize("xla", [True, False], ids=["xla", "no-xla"])
+def test_tensorflow_graph_loop_keeps_values_and_gradients(xla, rng, monkeypatch):
+    # Expected: the eager loop and its autodiff gradient, float64. Per-step step
+    # sizes are differentiated too (the learned-step case). Without XLA in the
+    # build, the graph keeps the plain while loop.
+    import tensorflow as tf
+
+    if not xla:
+        monkeypatch.setattr(tf.test, "is_built_with_xla", lambda: False)
+    tableau = get_tableau("rk4")
+    y0 = rng.normal(size=(3, 4))
+    kernel, bias = 0.5 * rng.normal(size=(5, 4, 4)), rng.normal(size=(5, 4))
+    steps = np.full((5,), 0.1) + 0.01 * rng.normal(size=5)
+    weights = rng.normal(size=(3, 4))
+
+    def network(y0, kernel, bias, steps):
+        step = lambda y, k, b, h: runge_kutta_step(y, k, b, h, tableau, TANH, 0)
+        return integrate(step, y0, (kernel, bias, steps), xla=True)
+
+    tensors = [tf.constant(a) for a in (y0, kernel, bias, steps)]
+
+    def run():
+        with tf.GradientTape() as tape:
+            tape.watch(tensors)
+            value = network(*tensors)
+            loss = tf.reduce_sum(value * weights)
+        return value, [tf.convert_to_tensor(g) for g in tape.gradient(loss, tensors)]
+
+    expected_value, expected = run()
+    value, actual = tf.function(run)()
+    np.testing.assert_allclose(value.numpy(), expected_value.numpy(), rtol=1e-13, atol=1e-15)
+    for e, a in zip(expected, actual):
+        np.testing.assert_allclose(a.numpy(), e.numpy(), rtol=1e-12, atol=1e-13)
+    graph = tf.function(network).get_concrete_function(*tensors).graph
+    assert _xla_calls(graph) == (1 if xla else 0)
+
+
+@only_tensorflow
+def test_tensorflow_graph_loop_without_the_xla_flag_stays_a_graph_loop(rng):
+    # The convolutional block's loop: oneDNN's convolutions beat XLA's on a CPU.
+    import tensorflow as tf
+
+    step = lambda y, k, b: standard_step(y, k, b, TANH)
+    arrays = [rng.normal(size=(2, 3)), rng.normal(size=(4, 3, 3)), rng.normal(size=(4, 3))]
+    network = lambda y0, kernel, bias: integrate(step, y0, (kernel, bias))
+    graph = tf.function(network).get_concrete_function(*arrays).graph
+    assert _xla_calls(graph) == 0

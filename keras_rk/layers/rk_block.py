@@ -25,7 +25,14 @@ from keras_rk.tableaus import ButcherTableau
 DEFAULT_STEP_SIZE = 0.05
 
 STEP_SIZE_MODES = ("fixed", "learned", "simplex")
-GRADIENTS = ("autodiff", "adjoint")
+GRADIENTS = ("auto", "autodiff", "adjoint")
+
+# gradient='auto' on JAX and TensorFlow trains with the adjoint sweep up to this
+# batch size and with autodiff above it. Measured on RK4Net: the sweep is 1.5x
+# autodiff's speed at width 16, batch 5 (benchmarks/bench_points.py), 1.1-1.8x at
+# width 900, batch 5, and 0.74-0.93x at width 900, batch 128 (docs/images.md),
+# where its stored stages cost more than its one batched product saves.
+AUTO_ADJOINT_MAX_BATCH_SIZE = 32
 
 # The largest h whose softplus^-1, log(expm1(h)), a float64 holds (expm1 overflows at 709.78).
 MAX_LEARNED_STEP_SIZE = 700.0
@@ -84,15 +91,19 @@ class RKBlock(StackedStepsBlock):
         remat: when True, each step is rematerialised (``keras.remat``): the
             backward pass keeps only the L + 1 states y[l] and recomputes a step's
             stages when it needs them, trading one extra forward pass for memory.
-        gradient: 'autodiff' (the backend differentiates the step loop) or
-            'adjoint' (``keras_rk.adjoint_gradient``: the same gradient from one
-            hand-written reverse sweep and a single batched product for all L
-            kernel gradients; faster at small batches). 'adjoint' needs an
-            explicit tableau, step_size_mode='fixed', no remat, no trajectory
-            output and an activation from
-            ``keras_rk.activations.activations_with_output_derivative()``; it is
-            used in training calls on JAX and TensorFlow, and PyTorch (where
-            Keras has no ``custom_gradient``) and inference use the plain loop.
+        gradient: 'auto' (default), 'autodiff' (the backend differentiates the
+            step loop) or 'adjoint' (``keras_rk.adjoint_gradient``: the same
+            gradient from one hand-written reverse sweep and a single batched
+            product for all L kernel gradients; faster at small batches).
+            'adjoint' needs an explicit tableau, step_size_mode='fixed', no
+            remat, no trajectory output and an activation from
+            ``keras_rk.activations.activations_with_output_derivative()``. On
+            JAX and TensorFlow it is used in training calls (inference runs the
+            plain loop); on PyTorch, as a ``torch.autograd.Function``, in every
+            call. 'auto' uses the adjoint sweep where it applies and is faster
+            (on PyTorch always; on JAX and TensorFlow in training calls with at
+            most ``AUTO_ADJOINT_MAX_BATCH_SIZE`` samples) and autodiff
+            otherwise; both give the same gradient.
         kernel_initializer: for each step's K; default U(±1/sqrt(width)), as in
             the paper's code. Applied to each step separately.
         bias_initializer: for each step's b; the same default.
@@ -127,7 +138,7 @@ class RKBlock(StackedStepsBlock):
         bias_initializer: Any = None,
         step_size_mode: str = "fixed",
         remat: bool = False,
-        gradient: str = "autodiff",
+        gradient: str = "auto",
         **kwargs,
     ):
         super().__init__(
@@ -162,10 +173,15 @@ class RKBlock(StackedStepsBlock):
             )
         self.remat = remat
         self.gradient = _checks.one_of(gradient, "gradient", GRADIENTS)
-        if gradient == "adjoint":
-            self._check_adjoint_gradient()
+        problems = self._adjoint_problems()
+        if gradient == "adjoint" and problems:
+            raise ValueError(
+                f"`gradient='adjoint'` cannot be used here: {'; '.join(problems)}. "
+                f"Use gradient='autodiff' or 'auto'. Received: gradient='adjoint'"
+            )
+        self._adjoint_applies = gradient != "autodiff" and not problems
 
-    def _check_adjoint_gradient(self):
+    def _adjoint_problems(self) -> list[str]:
         problems = []
         if not self.tableau.is_explicit:
             problems.append(f"tableau {self.tableau.name!r} is implicit")
@@ -180,11 +196,21 @@ class RKBlock(StackedStepsBlock):
                 f"activation {activation_name(self.activation)!r} is not one of "
                 f"{activations_with_output_derivative()}"
             )
-        if problems:
-            raise ValueError(
-                f"`gradient='adjoint'` cannot be used here: {'; '.join(problems)}. "
-                f"Use gradient='autodiff'. Received: gradient='adjoint'"
-            )
+        return problems
+
+    def _uses_adjoint(self, inputs, training) -> bool:
+        if not self._adjoint_applies:
+            return False
+        if keras.backend.backend() == "torch":
+            return True  # in inference, too: the sweep's forward, storing nothing
+        if not training:
+            return False
+        batch_size = inputs.shape[0]
+        return (
+            self.gradient == "adjoint"
+            or batch_size is None
+            or batch_size <= AUTO_ADJOINT_MAX_BATCH_SIZE
+        )
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -218,7 +244,7 @@ class RKBlock(StackedStepsBlock):
     def call(self, inputs, training=None):
         tableau, activation = self.tableau, self.activation
         iterations = self.num_implicit_iterations
-        if self.gradient == "adjoint" and training and keras.backend.backend() != "torch":
+        if self._uses_adjoint(inputs, training):
             return integrate_with_adjoint(
                 inputs, self.kernel, self.bias, self.step_size, tableau, activation
             )
@@ -237,7 +263,7 @@ class RKBlock(StackedStepsBlock):
             per_step = (self.kernel, self.bias, ops.cast(self.step_sizes(), self.compute_dtype))
         if self.remat:
             step = keras.remat(step)
-        return integrate(step, inputs, per_step, self.return_trajectory)
+        return integrate(step, inputs, per_step, self.return_trajectory, xla=True)
 
     def get_config(self):
         config = {

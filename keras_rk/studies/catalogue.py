@@ -130,7 +130,9 @@ class Settings:
     num_val: int = 1500
     steps_per_execution: int = 50
     # RKBlock's gradient, one of keras_rk.layers.rk_block.GRADIENTS ('adjoint' is
-    # the same gradient as 'autodiff', faster at batch 5).
+    # the same gradient as 'autodiff', faster at batch 5). Left at 'autodiff', not
+    # RKBlock's default 'auto', so that study folders written before resume: their
+    # settings must match.
     gradient: str = "autodiff"
 
     def __post_init__(self):

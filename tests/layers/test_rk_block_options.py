@@ -153,3 +153,67 @@ def test_a_model_with_remat_and_learned_steps_trains():
 def test_bad_options_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         RKBlock("rk4", num_steps=3, **kwargs)
+
+
+def test_auto_is_the_default_gradient_and_round_trips(tmp_path):
+    model = keras_rk.build("rk4", depth=3, width=4)
+    assert model.get_layer("rk_block").gradient == "auto"
+    path = tmp_path / "net.keras"
+    model.save(path)
+    assert keras.models.load_model(path).get_layer("rk_block").gradient == "auto"
+    # A config written before 'auto' existed keeps its gradient.
+    config = {**RKBlock("rk4", num_steps=3).get_config(), "gradient": "autodiff"}
+    assert RKBlock.from_config(config).gradient == "autodiff"
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"tableau": "backward_euler"},
+        {"step_size_mode": "learned"},
+        {"remat": True},
+        {"return_trajectory": True},
+        {"activation": "elu"},
+    ],
+    ids=["implicit", "learned", "remat", "trajectory", "elu"],
+)
+def test_auto_falls_back_to_autodiff_where_the_sweep_does_not_apply(kwargs, rng):
+    # Expected: the same block with gradient='autodiff', weights copied.
+    kwargs = {"tableau": "rk4", "num_steps": 3, **kwargs}
+    auto, plain = RKBlock(**kwargs), RKBlock(**kwargs, gradient="autodiff")
+    x = rng.normal(size=(2, 4)).astype("float32")
+    auto.build(x.shape)
+    plain.build(x.shape)
+    plain.set_weights(auto.get_weights())
+    assert not auto._uses_adjoint(keras.ops.convert_to_tensor(x), True)
+    np.testing.assert_allclose(
+        to_numpy(auto(x, training=True)), to_numpy(plain(x, training=True)), rtol=1e-6
+    )
+
+
+def test_auto_chooses_the_sweep_by_backend_and_batch_size():
+    block = RKBlock("rk4", num_steps=3)
+    small = keras.ops.ones((5, 4))
+    large = keras.ops.ones((keras_rk.layers.rk_block.AUTO_ADJOINT_MAX_BATCH_SIZE + 1, 4))
+    if keras.backend.backend() == "torch":  # the sweep is PyTorch's fast path everywhere
+        assert all(block._uses_adjoint(x, t) for x in (small, large) for t in (True, False))
+    else:  # the sweep is used to train, at small batches
+        assert block._uses_adjoint(small, True)
+        assert not block._uses_adjoint(large, True)
+        assert not block._uses_adjoint(small, False)
+    assert not RKBlock("rk4", num_steps=3, gradient="autodiff")._uses_adjoint(small, True)
+
+
+def test_auto_trains_to_the_same_weights_as_autodiff(rng):
+    # Three Adam steps at batch 8 (the sweep on every backend), same seed.
+    x = rng.normal(size=(24, 3)).astype("float32")
+    y = rng.integers(0, 3, 24)
+    trained = {}
+    for mode in ("autodiff", "auto"):
+        keras.utils.set_random_seed(1)
+        model = keras_rk.build("rk4", depth=6, width=5, input_dim=3, num_classes=3, gradient=mode)
+        model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+        model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+        trained[mode] = model.get_weights()
+    for a, b in zip(trained["autodiff"], trained["auto"]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
