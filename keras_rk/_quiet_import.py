@@ -49,6 +49,10 @@ def import_quietly(name: str):
 
     if name in sys.modules or _USER_LOG_LEVEL not in (None, "3"):
         return importlib.import_module(name)
+    # Lines logged after start-up (XLA's "service initialized" at the first
+    # compile) follow the level TensorFlow reads at import: INFO and WARNING off,
+    # errors kept, unless the user chose a level (as Keras does on JAX, with 1).
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:  # unlinked at once: never seen by a user
