@@ -73,6 +73,30 @@ def test_trains_under_xla_jit_compile():
     assert not np.allclose(model.get_layer("rk_block").get_weights()[0], before)
 
 
+def test_compile_auto_uses_xla_where_the_backend_has_it_and_keeps_explicit_choices(tmp_path):
+    # Expected: "auto" resolves to XLA on JAX (Keras) and TensorFlow (RKModel, also
+    # on a CPU), eager on PyTorch; False, and run_eagerly, are kept; a reloaded
+    # model is compiled again with the same choice.
+    x, y = two_circles(20, seed=5)
+    model = keras_rk.build(depth=3, width=4)
+    assert isinstance(model, keras_rk.models.RKModel)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    assert model.jit_compile is (BACKEND != "torch")
+    model.fit(x, y, batch_size=5, epochs=1, verbose=0)
+    path = tmp_path / "net.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert type(loaded) is keras_rk.models.RKModel and loaded.compiled
+    assert loaded.jit_compile is model.jit_compile
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+    explicit = keras_rk.build(depth=3, width=4)
+    explicit.compile(optimizer="adam", loss="sparse_categorical_crossentropy", jit_compile=False)
+    assert explicit.jit_compile is False
+    eager = keras_rk.build(depth=3, width=4)
+    eager.compile(optimizer="adam", loss="sparse_categorical_crossentropy", run_eagerly=True)
+    assert eager.jit_compile is False
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

@@ -27,11 +27,14 @@ DEFAULT_STEP_SIZE = 0.05
 STEP_SIZE_MODES = ("fixed", "learned", "simplex")
 GRADIENTS = ("auto", "autodiff", "adjoint")
 
-# gradient='auto' on JAX and TensorFlow trains with the adjoint sweep up to this
-# batch size and with autodiff above it. Measured on RK4Net: the sweep is 1.5x
-# autodiff's speed at width 16, batch 5 (benchmarks/bench_points.py), 1.1-1.8x at
-# width 900, batch 5, and 0.74-0.93x at width 900, batch 128 (docs/images.md),
-# where its stored stages cost more than its one batched product saves.
+# gradient='auto' on JAX trains with the adjoint sweep up to this batch size and
+# with autodiff above it. Measured on RK4Net: the sweep is 1.5x autodiff's speed at
+# width 16, batch 5 (benchmarks/bench_points.py), 1.1-1.8x at width 900, batch 5,
+# and 0.74-0.93x at width 900, batch 128 (docs/images.md), where its stored stages
+# cost more than its one batched product saves. TensorFlow and PyTorch train with
+# the sweep at every batch size: TensorFlow's XLA differentiates the step loop's
+# while loop by copying the stacked (L, D, D) gradient buffer, 9.9x slower than the
+# sweep at width 900, batch 128 (benchmarks/bench_images.py).
 AUTO_ADJOINT_MAX_BATCH_SIZE = 32
 
 # The largest h whose softplus^-1, log(expm1(h)), a float64 holds (expm1 overflows at 709.78).
@@ -101,9 +104,9 @@ class RKBlock(StackedStepsBlock):
             JAX and TensorFlow it is used in training calls (inference runs the
             plain loop); on PyTorch, as a ``torch.autograd.Function``, in every
             call. 'auto' uses the adjoint sweep where it applies and is faster
-            (on PyTorch always; on JAX and TensorFlow in training calls with at
-            most ``AUTO_ADJOINT_MAX_BATCH_SIZE`` samples) and autodiff
-            otherwise; both give the same gradient.
+            (on PyTorch always; on TensorFlow in training calls; on JAX in
+            training calls with at most ``AUTO_ADJOINT_MAX_BATCH_SIZE`` samples)
+            and autodiff otherwise; both give the same gradient.
         kernel_initializer: for each step's K; default U(±1/sqrt(width)), as in
             the paper's code. Applied to each step separately.
         bias_initializer: for each step's b; the same default.
@@ -208,6 +211,7 @@ class RKBlock(StackedStepsBlock):
         batch_size = inputs.shape[0]
         return (
             self.gradient == "adjoint"
+            or keras.backend.backend() == "tensorflow"
             or batch_size is None
             or batch_size <= AUTO_ADJOINT_MAX_BATCH_SIZE
         )

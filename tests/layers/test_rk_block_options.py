@@ -197,6 +197,9 @@ def test_auto_chooses_the_sweep_by_backend_and_batch_size():
     large = keras.ops.ones((keras_rk.layers.rk_block.AUTO_ADJOINT_MAX_BATCH_SIZE + 1, 4))
     if keras.backend.backend() == "torch":  # the sweep is PyTorch's fast path everywhere
         assert all(block._uses_adjoint(x, t) for x in (small, large) for t in (True, False))
+    elif keras.backend.backend() == "tensorflow":  # to train, at every batch size
+        assert block._uses_adjoint(small, True) and block._uses_adjoint(large, True)
+        assert not block._uses_adjoint(small, False)
     else:  # the sweep is used to train, at small batches
         assert block._uses_adjoint(small, True)
         assert not block._uses_adjoint(large, True)
