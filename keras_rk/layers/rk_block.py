@@ -32,9 +32,9 @@ GRADIENTS = ("auto", "autodiff", "adjoint")
 # width 16, batch 5 (benchmarks/bench_points.py), 1.1-1.8x at width 900, batch 5,
 # and 0.74-0.93x at width 900, batch 128 (docs/images.md), where its stored stages
 # cost more than its one batched product saves. TensorFlow and PyTorch train with
-# the sweep at every batch size: TensorFlow's XLA differentiates the step loop's
-# while loop by copying the stacked (L, D, D) gradient buffer, 9.9x slower than the
-# sweep at width 900, batch 128 (benchmarks/bench_images.py).
+# the sweep at every batch size: autodiff of the step loop's while loop under
+# TensorFlow's XLA is 9.9x slower than the sweep at width 900, batch 128
+# (benchmarks/bench_images.py).
 AUTO_ADJOINT_MAX_BATCH_SIZE = 32
 
 # The largest h whose softplus^-1, log(expm1(h)), a float64 holds (expm1 overflows at 709.78).
