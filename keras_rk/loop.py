@@ -74,11 +74,12 @@ def _while_loop(body, carry, per_step, num_steps, reverse, output_shapes):
     def loop_body(i, carry, buffers):
         index = num_steps - 1 - i if reverse else i
         carry, outputs = body(carry, *[ops.take(x, index, axis=0) for x in per_step])
+        # scatter_update, not slice_update: TensorFlow lowers the latter to
+        # XlaDynamicUpdateSlice, which has no gradient, so a differentiated output
+        # (a trajectory) failed to train; XLA turns this scatter into the same update.
         buffers = tuple(
-            ops.slice_update(
-                buffer,
-                (index,) + (0,) * (len(buffer.shape) - 1),
-                ops.expand_dims(ops.cast(output, buffer.dtype), 0),
+            ops.scatter_update(
+                buffer, ops.reshape(index, (1, 1)), ops.expand_dims(ops.cast(output, buffer.dtype), 0)
             )
             for buffer, output in zip(buffers, outputs)
         )

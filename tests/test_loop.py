@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 import pytest
-from conftest import to_numpy
+from conftest import finite_difference_gradient, gradient, to_numpy
 
 from keras_rk import get_tableau
 from keras_rk.loop import integrate, loop, use_xla_function
@@ -58,6 +58,36 @@ def test_integrate_keeps_the_trajectory_of_an_image_state(rng):
 only_tensorflow = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow", reason="TensorFlow's XLA path"
 )
+
+
+def test_a_trajectory_is_differentiable(rng):
+    # Expected: central differences (float64). TensorFlow's buffer writes had no
+    # gradient (XlaDynamicUpdateSlice), so a model trained on a trajectory failed.
+    y0, kernels, weights = rng.normal(size=(2, 3)), rng.normal(size=(4, 3, 3)), rng.normal(size=(2, 5, 3))
+
+    def loss(y0, kernels):
+        step = lambda y, k: keras.ops.tanh(keras.ops.matmul(y, k))
+        trajectory = integrate(step, y0, (kernels,), return_trajectory=True)
+        return keras.ops.sum(keras.ops.multiply(trajectory, weights))
+
+    actual = gradient(loss, y0, kernels)
+    for index in (0, 1):
+        expected = finite_difference_gradient(loss, [y0, kernels], index)
+        np.testing.assert_allclose(actual[index], expected, rtol=1e-6, atol=1e-8)
+    if keras.backend.backend() == "tensorflow":  # in a graph and under XLA, too
+        import tensorflow as tf
+
+        def tape_gradient(*arrays):
+            with tf.GradientTape() as tape:
+                tape.watch(arrays)
+                value = loss(*arrays)
+            return tape.gradient(value, arrays)
+
+        tensors = (tf.constant(y0), tf.constant(kernels))
+        for jit_compile in (False, True):
+            in_graph = tf.function(tape_gradient, jit_compile=jit_compile)(*tensors)
+            for a, e in zip(in_graph, actual):
+                np.testing.assert_allclose(a.numpy(), e, rtol=1e-12, atol=1e-13)
 
 
 def test_xla_is_used_only_when_tracing_a_tensorflow_graph_outside_xla():
