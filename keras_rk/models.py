@@ -44,7 +44,8 @@ def build(
     logits, the numerically safer choice for training: compile with
     ``keras.losses.SparseCategoricalCrossentropy(from_logits=True)``. Under a mixed
     precision policy the classifier computes in float32 (Keras's advice for the last
-    layer), so its output is float32.
+    layer), so its output is float32. The model is an ``RKModel``: a functional
+    ``keras.Model`` whose ``compile()`` also uses XLA on TensorFlow by default.
 
     Args:
         tableau: name of a registered tableau or a ``ButcherTableau``; default
