@@ -150,9 +150,10 @@ class RKModel(keras.Model):
     ``compile(jit_compile="auto")``, the default, compiles the train, test and
     predict steps with XLA on TensorFlow also on a CPU, where Keras's own "auto"
     compiles only with a GPU (on JAX "auto" is XLA already; PyTorch stays eager).
-    There the whole step in XLA trains RK4Net 1.5x faster at width 900, batch 5
-    (30.6 against 20.7 images/s) and 1.06x at width 16 (benchmarks/bench_images.py,
-    bench_points.py). An explicit ``jit_compile=False`` (or True) is kept; so is
+    There the whole step in XLA trained RK4Net 1.5x faster at width 900, batch 5
+    (30.6 against 20.7 images/s, benchmarks/bench_images.py) and 1.06x at width 16
+    (0.348 against 0.369 s per epoch, benchmarks/bench_points.py; 2026-11-29, a CPU
+    with 2 cores). An explicit ``jit_compile=False`` (or True) is kept; so is
     "auto" under a ``tf.distribute`` strategy, which Keras runs without XLA, and
     on a TensorFlow built without XLA.
 
