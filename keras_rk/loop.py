@@ -79,7 +79,9 @@ def _while_loop(body, carry, per_step, num_steps, reverse, output_shapes):
         # (a trajectory) failed to train; XLA turns this scatter into the same update.
         buffers = tuple(
             ops.scatter_update(
-                buffer, ops.reshape(index, (1, 1)), ops.expand_dims(ops.cast(output, buffer.dtype), 0)
+                buffer,
+                ops.reshape(index, (1, 1)),
+                ops.expand_dims(ops.cast(output, buffer.dtype), 0),
             )
             for buffer, output in zip(buffers, outputs)
         )

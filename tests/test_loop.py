@@ -63,7 +63,11 @@ only_tensorflow = pytest.mark.skipif(
 def test_a_trajectory_is_differentiable(rng):
     # Expected: central differences (float64). TensorFlow's buffer writes had no
     # gradient (XlaDynamicUpdateSlice), so a model trained on a trajectory failed.
-    y0, kernels, weights = rng.normal(size=(2, 3)), rng.normal(size=(4, 3, 3)), rng.normal(size=(2, 5, 3))
+    y0, kernels, weights = (
+        rng.normal(size=(2, 3)),
+        rng.normal(size=(4, 3, 3)),
+        rng.normal(size=(2, 5, 3)),
+    )
 
     def loss(y0, kernels):
         step = lambda y, k: keras.ops.tanh(keras.ops.matmul(y, k))

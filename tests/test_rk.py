@@ -10,7 +10,15 @@ from conftest import finite_difference_gradient, gradient, to_numpy
 
 import keras_rk
 from keras_rk.loop import integrate
-from keras_rk.rk import runge_kutta_step, solve_stages, standard_step
+from keras_rk.rk import (
+    ELEMENTWISE_PRODUCT_MAX_WIDTH,
+    _products_are_elementwise,
+    row_times_matrix,
+    row_times_transpose,
+    runge_kutta_step,
+    solve_stages,
+    standard_step,
+)
 
 ALL_TABLEAUS = keras_rk.available_tableaus()
 LINEAR = keras.activations.get("linear")
@@ -99,6 +107,33 @@ def test_implicit_midpoint_step_solves_its_stage_equation():
     k = (y1 - y) / h
     residual = k - np.tanh((y + h / 2 * k) @ kernel + bias)
     assert np.max(np.abs(residual)) < 1e-14
+
+
+@pytest.mark.parametrize(
+    "rows, columns",
+    [(3, 5), (ELEMENTWISE_PRODUCT_MAX_WIDTH,) * 2, (ELEMENTWISE_PRODUCT_MAX_WIDTH + 1,) * 2],
+)
+def test_kernel_products_equal_numpy_on_both_sides_of_the_elementwise_width(rows, columns, rng):
+    # Up to ELEMENTWISE_PRODUCT_MAX_WIDTH, JAX and TensorFlow multiply and sum; wider
+    # kernels (and PyTorch always) use a dot. Both must be the product to float64
+    # digits, with one leading axis or two.
+    kernel = rng.normal(size=(rows, columns))
+    y, v, stacked = (
+        rng.normal(size=(4, rows)),
+        rng.normal(size=(4, columns)),
+        rng.normal(size=(2, 4, rows)),
+    )
+    elementwise = keras.backend.backend() != "torch" and columns <= ELEMENTWISE_PRODUCT_MAX_WIDTH
+    assert _products_are_elementwise(keras.ops.convert_to_tensor(kernel)) == elementwise
+    np.testing.assert_allclose(
+        to_numpy(row_times_matrix(y, kernel)), y @ kernel, rtol=1e-12, atol=1e-13
+    )
+    np.testing.assert_allclose(
+        to_numpy(row_times_matrix(stacked, kernel)), stacked @ kernel, rtol=1e-12, atol=1e-13
+    )
+    np.testing.assert_allclose(
+        to_numpy(row_times_transpose(v, kernel)), v @ kernel.T, rtol=1e-12, atol=1e-13
+    )
 
 
 def test_standard_step_is_one_dense_layer():
