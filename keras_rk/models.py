@@ -7,7 +7,7 @@ from typing import Any
 
 import keras
 
-from keras_rk import _checks
+from keras_rk import _checks, _xla_steps
 from keras_rk.layers import Augment, RKBlock, StandardBlock
 
 ARCHITECTURES = ("runge_kutta", "standard")
@@ -145,7 +145,8 @@ def build(
 
 @keras.saving.register_keras_serializable(package="keras_rk")
 class RKModel(keras.Model):
-    """The functional model ``build`` returns: a ``keras.Model`` in every way but one.
+    """The functional model ``build`` returns: a ``keras.Model`` but for two speed-ups
+    on TensorFlow.
 
     ``compile(jit_compile="auto")``, the default, compiles the train, test and
     predict steps with XLA on TensorFlow also on a CPU, where Keras's own "auto"
@@ -156,6 +157,12 @@ class RKModel(keras.Model):
     with 2 cores). An explicit ``jit_compile=False`` (or True) is kept; so is
     "auto" under a ``tf.distribute`` strategy, which Keras runs without XLA, and
     on a TensorFlow built without XLA.
+
+    With XLA and ``steps_per_execution > 1`` on TensorFlow, the steps of one
+    execution run as one XLA program (``keras_rk._xla_steps``): the same Keras
+    ``train_step``, optimizer, metrics and callbacks, and the same weights, without
+    handing every variable to XLA again at each batch (width 16, depth 100, batch 5:
+    0.20 against 0.24-0.26 s per epoch).
 
     Example:
 
@@ -174,6 +181,17 @@ class RKModel(keras.Model):
         if _xla_by_default_on_tensorflow() and not getattr(self, "_distribute_strategy", None):
             return True  # the jit_compile setter keeps False for a model without XLA support
         return super()._resolve_auto_jit_compile()
+
+    def make_train_function(self, force=False):
+        # Keras's trainers build `train_function` here; on TensorFlow with XLA and
+        # steps_per_execution > 1 the steps of one execution run as one XLA program
+        # (keras_rk._xla_steps); everything else is Keras's own.
+        if self.train_function is not None and not force:
+            return self.train_function
+        if not _xla_steps.applies(self):
+            return super().make_train_function(force=force)
+        self.train_function = _xla_steps.train_function(self)
+        return self.train_function
 
 
 def _xla_by_default_on_tensorflow() -> bool:
