@@ -134,6 +134,7 @@ def test_kernel_products_equal_numpy_on_both_sides_of_the_elementwise_width(rows
     np.testing.assert_allclose(
         to_numpy(row_times_transpose(v, kernel)), v @ kernel.T, rtol=1e-12, atol=1e-13
     )
+    assert not _products_are_elementwise(keras.ops.convert_to_tensor(kernel, "bfloat16"))
 
 
 def test_standard_step_is_one_dense_layer():
