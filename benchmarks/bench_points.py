@@ -56,7 +56,7 @@ VARIANTS = {
         ("gradient='autodiff'", {"gradient": "autodiff"}, {}),
     ],
     "tensorflow": [
-        ("compile()", {}, {}),  # XLA for the whole step: RKModel's "auto" on TensorFlow
+        ("compile()", {}, {}),  # XLA for the whole step, one program per execution (RKModel)
         ("compile(jit_compile=False)", {}, {"jit_compile": False}),  # graph, XLA loop
     ],
     "torch": [
