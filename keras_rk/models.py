@@ -162,7 +162,7 @@ class RKModel(keras.Model):
     execution run as one XLA program (``keras_rk._xla_steps``): the same Keras
     ``train_step``, optimizer, metrics and callbacks, and the same weights, without
     handing every variable to XLA again at each batch (width 16, depth 100, batch 5:
-    0.20 against 0.24-0.26 s per epoch).
+    0.20 against 0.23-0.26 s per epoch).
 
     Example:
 

@@ -50,10 +50,11 @@ def _products_are_elementwise(kernel) -> bool:
 
     Only in float32 and float64: a dot of 16-bit operands accumulates in float32,
     a 16-bit sum would round at every term."""
+    if keras.backend.backend() not in _XLA_BACKENDS:
+        return False  # first: PyTorch calls this at every eager step
     rows, columns = ops.shape(kernel)[-2:]
     return (
-        keras.backend.backend() in _XLA_BACKENDS
-        and keras.backend.standardize_dtype(kernel.dtype) in ("float32", "float64")
+        keras.backend.standardize_dtype(kernel.dtype) in ("float32", "float64")
         and rows is not None
         and columns is not None
         and max(rows, columns) <= ELEMENTWISE_PRODUCT_MAX_WIDTH

@@ -100,7 +100,8 @@ def test_a_dataset_and_train_on_batch_train_as_keras_loop_does():
     if BACKEND == "tensorflow":
         import tensorflow as tf
 
-        dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)  # 4, 4, 4, 4, 1
+        # Batches 4, 4, 4, 4, 1: the second execution (4 and 1) is two programs.
+        dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
         histories = [model.fit(dataset, epochs=2, verbose=0) for model in (ours, plain)]
         assert_same_training(ours, plain, *histories)
     logs = [model.train_on_batch(x[:6], y[:6], return_dict=True) for model in (ours, plain)]
