@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import keras
 
-from keras_rk import _checks, _xla_steps
+from keras_rk import _array_datasets, _checks, _xla_steps
 from keras_rk.layers import Augment, RKBlock, StandardBlock
 
 ARCHITECTURES = ("runge_kutta", "standard")
@@ -192,6 +193,14 @@ class RKModel(keras.Model):
             return super().make_train_function(force=force)
         self.train_function = _xla_steps.train_function(self)
         return self.train_function
+
+    def fit(self, *args, **kwargs):
+        # Keras's fit; on TensorFlow with the XLA step loop, small NumPy arrays are
+        # handed to it as tf.data datasets that restart in 0.5 ms instead of Keras's
+        # 7 ms per iterator (keras_rk._array_datasets).
+        arguments = inspect.signature(keras.Model.fit).bind(self, *args, **kwargs).arguments
+        arguments.pop("self")
+        return super().fit(**_array_datasets.fit_arguments(self, arguments))
 
 
 def _xla_by_default_on_tensorflow() -> bool:
