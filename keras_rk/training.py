@@ -3,7 +3,8 @@
 ``resumable_fit`` is ``model.fit`` with two additions:
 
 - after every epoch, the whole training state (weights, optimizer variables, the
-  epoch reached and the per-epoch metrics so far) is written to one file,
+  epoch reached, the per-epoch metrics and the wall seconds trained so far, over
+  every process: ``trained_seconds``) is written to one file,
   atomically (a temporary file, fsynced, then ``os.replace``), so a kill leaves either the
   previous state or the new one, never a mix;
 - the batches of epoch e are a permutation drawn from ``(seed, e)``, not from a
@@ -28,7 +29,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
+import time
 from pathlib import Path
 
 import keras
@@ -80,20 +83,33 @@ class SetBatchEpoch(keras.callbacks.Callback):
 
 class AtomicBackup(keras.callbacks.Callback):
     """Writes the training state to ``backup_dir/training_state.npz`` after each
-    epoch; it must run after every other callback of the epoch."""
+    epoch; it must run after every other callback of the epoch. The state's
+    ``seconds`` are `seconds_before` (earlier processes) plus this ``fit``'s so far."""
 
-    def __init__(self, backup_dir: Path, history: dict[str, list[float]], resumables: list):
+    def __init__(
+        self,
+        backup_dir: Path,
+        history: dict[str, list[float]],
+        resumables: list,
+        seconds_before: float = 0.0,
+    ):
         super().__init__()
         self.backup_dir = backup_dir
         self.history = history
         self.resumables = resumables
+        self.seconds_before = seconds_before
+        self._began = time.perf_counter()
+
+    def on_train_begin(self, logs=None):
+        self._began = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         for name, value in (logs or {}).items():
             self.history.setdefault(name, []).append(float(value))
         arrays = {i: callback.state_arrays() for i, callback in enumerate(self.resumables)}
         stopped = bool(getattr(self.model, "stop_training", False))
-        save_state(self.backup_dir, self.model, epoch + 1, self.history, stopped, arrays)
+        seconds = self.seconds_before + time.perf_counter() - self._began
+        save_state(self.backup_dir, self.model, epoch + 1, self.history, stopped, arrays, seconds)
 
 
 @dataclasses.dataclass
@@ -104,6 +120,8 @@ class TrainingState:
     history: dict[str, list[float]] = dataclasses.field(default_factory=dict)
     stopped: bool = False  # a callback stopped training at that epoch
     callback_arrays: dict[int, dict[str, np.ndarray]] = dataclasses.field(default_factory=dict)
+    # Wall seconds of fit up to that epoch, over every process that trained it.
+    seconds: float = 0.0
 
 
 def save_state(
@@ -113,6 +131,7 @@ def save_state(
     history: dict,
     stopped: bool = False,
     callback_arrays: dict[int, dict[str, np.ndarray]] | None = None,
+    seconds: float = 0.0,
 ) -> None:
     arrays = {f"weight_{i}": np.asarray(v) for i, v in enumerate(model.weights)}
     optimizer = model.optimizer
@@ -123,6 +142,7 @@ def save_state(
         "epoch": epoch,
         "history": history,
         "stopped": stopped,
+        "seconds": seconds,
         "num_weights": len(model.weights),
         "num_optimizer_variables": len(optimizer.variables),
         "backend": keras.backend.backend(),
@@ -148,6 +168,14 @@ def _history_problem(meta) -> str | None:
         if not isinstance(values, list) or len(values) != epoch:
             count = len(values) if isinstance(values, list) else type(values).__name__
             return f"it is at epoch {epoch} but its history of {name!r} has {count} entries"
+    seconds = meta.get("seconds", 0.0)  # states written before it was stored have none
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, (int, float))
+        or not math.isfinite(seconds)
+        or seconds < 0
+    ):
+        return f"its seconds are {seconds!r:.40}, expected a non-negative number"
     return None
 
 
@@ -202,8 +230,39 @@ def load_state(backup_dir: Path, model: keras.Model) -> TrainingState:
     for variable, value in zip(optimizer.variables, optimizer_values, strict=True):
         variable.assign(value)
     return TrainingState(
-        meta["epoch"], meta["history"], bool(meta.get("stopped", False)), callback_arrays
+        meta["epoch"],
+        meta["history"],
+        bool(meta.get("stopped", False)),
+        callback_arrays,
+        float(meta.get("seconds", 0.0)),
     )
+
+
+def trained_seconds(backup_dir: str | os.PathLike) -> float:
+    """Wall seconds that ``resumable_fit`` has trained in `backup_dir` so far, over
+    every process (a killed one up to its last finished epoch); 0 without a state.
+
+    >>> import tempfile
+    >>> trained_seconds(tempfile.mkdtemp())
+    0.0
+    """
+    path = Path(backup_dir) / STATE_FILE
+    if not path.exists():
+        return 0.0
+    try:
+        with np.load(path) as data:
+            meta = json.loads(str(data["meta"]))
+        if not isinstance(meta, dict):
+            raise TypeError(f"its meta is {type(meta).__name__}, expected a JSON object")
+    except Exception as error:
+        raise ValueError(
+            f"The training state {path} cannot be read ({type(error).__name__}: {error}). "
+            f"Move it away to start this training from scratch."
+        ) from None
+    problem = _history_problem(meta)
+    if problem is not None:
+        raise ValueError(f"The training state {path} disagrees with itself: {problem}.")
+    return float(meta.get("seconds", 0.0))
 
 
 def check_training_arrays(x, y) -> tuple[np.ndarray, np.ndarray]:
@@ -294,7 +353,7 @@ def resumable_fit(
         callbacks=[
             SetBatchEpoch(batches),
             *callbacks,
-            AtomicBackup(backup_dir, history, resumables),
+            AtomicBackup(backup_dir, history, resumables, state.seconds),
         ],
         verbose=verbose,
     )

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import keras_rk
-from keras_rk.training import STATE_FILE, resumable_fit
+from keras_rk.training import STATE_FILE, resumable_fit, trained_seconds
 
 TRAIN_SCRIPT = textwrap.dedent(
     """
@@ -295,6 +295,8 @@ def rewrite_state(path, **changes):
         ({"epoch": 5}, r"it is at epoch 5 but its history of 'loss' has 1 entries"),
         ({"history": {}}, r"its history is \{\}, expected the metrics of 1 epochs"),
         ({"epoch": 0}, r"its epoch is 0, expected a positive integer"),
+        ({"seconds": -1.0}, r"its seconds are -1.0, expected a non-negative number"),
+        ({"seconds": "long"}, r"its seconds are 'long', expected a non-negative number"),
     ],
 )
 def test_a_state_whose_epoch_disagrees_with_its_history_is_refused(tmp_path, changes, match):
@@ -310,3 +312,16 @@ def test_a_zero_byte_state_file_is_an_error_naming_it(tmp_path):
     x, y = two_class_data()
     with pytest.raises(ValueError, match=rf"{STATE_FILE} cannot be read \(EOFError"):
         resumable_fit(small_model(), x, y, backup_dir=tmp_path, epochs=1, batch_size=5, seed=0)
+
+
+def test_wall_seconds_add_up_over_the_processes_that_trained(tmp_path):
+    x, y = two_class_data()
+    assert trained_seconds(tmp_path) == 0.0
+    resumable_fit(small_model(), x, y, backup_dir=tmp_path, epochs=1, batch_size=5, seed=0)
+    assert 0 < trained_seconds(tmp_path) < 600
+    rewrite_state(tmp_path / STATE_FILE, seconds=1000.0)  # as if killed after 1,000 s
+    resumable_fit(small_model(), x, y, backup_dir=tmp_path, epochs=2, batch_size=5, seed=0)
+    assert 1000 < trained_seconds(tmp_path) < 1600
+    rewrite_state(tmp_path / STATE_FILE, seconds=float("nan"))
+    with pytest.raises(ValueError, match=r"disagrees with itself: its seconds are nan"):
+        trained_seconds(tmp_path)

@@ -178,10 +178,12 @@ def train_repetition(
 
     import keras
 
-    from keras_rk.training import resumable_fit
+    from keras_rk.training import resumable_fit, trained_seconds
 
     start = time.perf_counter()
     backup_dir = Path(backup_dir)
+    # Training seconds of earlier processes that were killed (or stopped) mid-run.
+    earlier_seconds = trained_seconds(backup_dir)
     keras.utils.set_random_seed(seed)
     (x, y), (x_val, y_val) = load_data(cell, settings, seed, data_dir)
     # Before the first evaluation: on JAX an out-of-range label gives a finite,
@@ -249,7 +251,7 @@ def train_repetition(
             "val_loss": final_val[0],
             "val_accuracy": final_val[1],
         },
-        "seconds": time.perf_counter() - start,
+        "seconds": earlier_seconds + time.perf_counter() - start,
         "environment": describe(),
     }
     return record, model

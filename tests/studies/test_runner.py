@@ -222,6 +222,9 @@ def test_killed_repetition_resumes_to_the_same_record(tmp_path):
     states = list(partial.glob("*/training_state.npz"))
     assert states, f"no training state appeared; stderr: {stderr[-2000:]}"
     assert not list((killed_out / "runs").glob("*.json")), "killed too late"
+    from keras_rk.training import trained_seconds
+
+    killed_seconds = {state.parent.name: trained_seconds(state.parent) for state in states}
 
     resumed = run(killed_out, 0.0)
     stdout, stderr = resumed.communicate()
@@ -240,6 +243,8 @@ def test_killed_repetition_resumes_to_the_same_record(tmp_path):
         a = json.loads((tmp_path / "reference" / "runs" / name).read_text())
         b = json.loads((killed_out / "runs" / name).read_text())
         assert a["epochs_run"] == b["epochs_run"]
+        # The record's wall time counts the killed process's training too.
+        assert b["seconds"] > killed_seconds.get(b["run_id"], 0.0)
         for part in ("history", "final"):
             assert a[part].keys() == b[part].keys()
             for key in a[part]:
