@@ -11,8 +11,9 @@ takes 0.016 s on JAX (2026-11-29, 2 CPU cores, nothing else running). The pipeli
 here, ``from_tensor_slices(...).shuffle(n).batch(b)``, starts in about 0.5 ms.
 
 It is used only where ``keras_rk._xla_steps`` trains (TensorFlow, XLA, several steps per
-execution) and only for what Keras itself would slice from arrays: NumPy ``x`` and ``y``
-(and 1-D ``sample_weight``) of equal length and at most ``MAX_BYTES`` together, with
+execution) and only for what Keras itself would slice from arrays: numeric NumPy ``x``
+and ``y`` (and 1-D ``sample_weight``) of equal length, at most ``MAX_SAMPLES`` rows and
+``MAX_BYTES`` together, with
 ``shuffle`` True or False and no ``class_weight``, ``validation_split`` or
 ``steps_per_epoch``. Anything else reaches Keras unchanged. The batches are Keras's
 (same sizes, an uneven last batch, floats cast to ``keras.config.floatx()``); the order
@@ -27,10 +28,15 @@ import numpy as np
 
 from keras_rk import _xla_steps
 
+MAX_SAMPLES = 4096
+"""Longer arrays keep Keras's pipeline: ``tf.data``'s shuffle moves every sample through
+its buffer one by one, and a whole shuffled epoch in batches of 32 took as long as
+Keras's gathers at 6,000-10,000 samples and twice as long at 20,000 (2026-11-29); by
+then an epoch is long enough that restarting Keras's pipeline costs little."""
+
 MAX_BYTES = 32 * 2**20
 """Arrays above this (together) keep Keras's pipeline: ``from_tensor_slices`` copies
-them once and a shuffle buffer once more, and their epochs are long enough that
-restarting Keras's pipeline costs little."""
+them once and the shuffle buffer once more."""
 
 DEFAULT_BATCH_SIZE = 32  # Keras's, for fit(batch_size=None)
 
@@ -91,9 +97,12 @@ def _arrays(x, y, sample_weight) -> tuple | None:
     """(x, y[, sample_weight]) as Keras would batch them, or None where they are not
     NumPy arrays of one length (Keras then checks them and explains)."""
     arrays = (x, y) if sample_weight is None else (x, y, sample_weight)
-    if not all(isinstance(array, np.ndarray) and array.ndim >= 1 for array in arrays):
+    if not all(
+        isinstance(array, np.ndarray) and array.ndim >= 1 and array.dtype.kind in "biuf"
+        for array in arrays
+    ):
         return None
-    if len({len(array) for array in arrays}) != 1 or len(x) == 0:
+    if len({len(array) for array in arrays}) != 1 or not 0 < len(x) <= MAX_SAMPLES:
         return None
     if sample_weight is not None and sample_weight.ndim != 1:
         return None

@@ -81,6 +81,7 @@ def test_unshuffled_training_and_validation_arrays_keep_their_order():
         {"shuffle": "batch"},
         {"y": np.zeros(11, "int32")},  # not x's length: Keras explains
         {"x": [[0.0, 1.0]] * 12},  # not a NumPy array
+        {"x": np.array([["a", "b"]] * 12)},  # not numbers
         {"batch_size": 0},
     ],
     ids=lambda change: next(iter(change)),
@@ -98,6 +99,9 @@ def test_large_arrays_one_step_per_execution_and_other_backends_keep_keras_pipel
     replaced = _array_datasets.fit_arguments(compiled(), arguments)
     assert (replaced is arguments) is (BACKEND != "tensorflow")
     monkeypatch.setattr(_array_datasets, "MAX_BYTES", x.nbytes + y.nbytes - 1)
+    assert _array_datasets.fit_arguments(compiled(), arguments) is arguments
+    monkeypatch.undo()
+    monkeypatch.setattr(_array_datasets, "MAX_SAMPLES", len(x) - 1)
     assert _array_datasets.fit_arguments(compiled(), arguments) is arguments
 
 
