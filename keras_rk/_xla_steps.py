@@ -77,14 +77,21 @@ def train_function(model):
 def _runs(iterator, count: int, fetch):
     """Up to `count` batches from `iterator` as stacked runs of equal batch sizes.
 
-    A ``tf.data`` iterator without optional elements is read in one graph call
-    (``fetch``; read eagerly, one batch cost 0.13 ms under cProfile, 2026-11-29); any
-    other iterator batch by batch.
+    A ``tf.data`` iterator whose batches are tensors of known shapes but for the
+    batch size is read in one graph call (``fetch``; read eagerly, one batch cost
+    0.13 ms under cProfile, 2026-11-29); any other iterator batch by batch. An
+    empty iterator (Keras reads one of unknown length until it is) gives no runs.
     """
     import tensorflow as tf
 
     spec = getattr(iterator, "element_spec", None)
-    if spec is None or any(isinstance(leaf, tf.OptionalSpec) for leaf in tf.nest.flatten(spec)):
+    if spec is None or not all(
+        isinstance(leaf, tf.TensorSpec)
+        and leaf.shape.rank is not None
+        and leaf.shape.rank >= 1
+        and leaf.shape[1:].is_fully_defined()
+        for leaf in tf.nest.flatten(spec)
+    ):
         return [
             tf.nest.map_structure(_stack, *run) for run in _equal_shape_runs(_take(iterator, count))
         ]
@@ -110,8 +117,10 @@ def _in_graph_fetch(count: int):
     @tf.function
     def fetch(iterator):
         specs = tf.nest.flatten(iterator.element_spec)
-        arrays = [
-            tf.TensorArray(spec.dtype, size=0, dynamic_size=True, infer_shape=False)
+        arrays = [  # the element shape lets an empty array concatenate to (0, ...)
+            tf.TensorArray(
+                spec.dtype, size=0, dynamic_size=True, infer_shape=False, element_shape=spec.shape
+            )
             for spec in specs
         ]
         sizes = tf.TensorArray(tf.int32, size=0, dynamic_size=True)

@@ -118,6 +118,21 @@ def test_a_dataset_and_train_on_batch_train_as_keras_loop_does():
         np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="a tf.data input")
+def test_a_dataset_of_unknown_length_trains_as_keras_loop_does():
+    # Keras then calls the train function until it raises StopIteration: the last
+    # call finds the iterator empty (17 samples in batches of 4 and 3 steps per
+    # execution: executions of 3 and 2 batches, then an empty one).
+    import tensorflow as tf
+
+    x, y, _ = data(17)
+    ours, plain = twins(steps_per_execution=3)
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).filter(lambda *_: True).batch(4)
+    assert dataset.cardinality() == tf.data.UNKNOWN_CARDINALITY
+    histories = [model.fit(dataset, epochs=2, verbose=0) for model in (ours, plain)]
+    assert_same_training(ours, plain, *histories)
+
+
 def test_applies_only_on_tensorflow_with_xla_and_several_steps_per_execution():
     ours, _ = twins()
     assert _xla_steps.applies(ours) is (BACKEND == "tensorflow")
