@@ -243,7 +243,8 @@ def trained_seconds(backup_dir: str | os.PathLike) -> float:
     every process (a killed one up to its last finished epoch); 0 without a state.
 
     >>> import tempfile
-    >>> trained_seconds(tempfile.mkdtemp())
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     trained_seconds(folder)
     0.0
     """
     path = Path(backup_dir) / STATE_FILE
