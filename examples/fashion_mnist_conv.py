@@ -3,6 +3,9 @@
 The 28 x 28 image is augmented with zero channels to C channels, propagated by
 L steps of a Runge-Kutta method on y' = tanh(conv(y, K) + b) (shape kept by
 'same' padding), max-pooled 2 x 2 and classified by one affine softmax layer.
+With several channel counts (``--channels 16 32``) each is one such stage: the
+pooled output of one is augmented to the next count and propagated at half the
+resolution (28 x 28, then 14 x 14, ...), as ANODE's augmentation of a feature map.
 Beyond the paper, which only describes this option (section 4.5). Trains on the
 full 60,000 images, holding out the last `validation_fraction` of them for Keras's
 EarlyStopping on validation loss, and reports accuracy on the 10,000 test images.
@@ -26,21 +29,44 @@ from keras_rk.datasets import IMAGE_SETS
 
 
 def build_conv_network(tableau, num_steps, channels, kernel_size, step_size, activation):
+    """`channels`: one count (one stage) or a sequence of them (one stage each)."""
     import keras
 
     import keras_rk
     from keras_rk.datasets.images import IMAGE_SIZE, INPUT_DIM, NUM_CLASSES
 
+    stages = _channel_counts(channels)
     inputs = keras.Input(shape=(INPUT_DIM,), name="inputs")
-    images = keras.layers.Reshape((IMAGE_SIZE, IMAGE_SIZE, 1))(inputs)
-    features = keras_rk.ConvRKBlock(
-        tableau, num_steps=num_steps, kernel_size=kernel_size, channels=channels,
-        activation=activation, step_size=step_size, name="conv_rk_block",
-    )(images)  # fmt: skip
-    features = keras.layers.MaxPooling2D(2)(features)
+    features = keras.layers.Reshape((IMAGE_SIZE, IMAGE_SIZE, 1))(inputs)
+    for stage, count in enumerate(stages):
+        features = keras_rk.ConvRKBlock(
+            tableau, num_steps=num_steps, kernel_size=kernel_size, channels=count,
+            activation=activation, step_size=step_size,
+            name="conv_rk_block" if len(stages) == 1 else f"conv_rk_block_{stage}",
+        )(features)  # fmt: skip
+        features = keras.layers.MaxPooling2D(2)(features)
     features = keras.layers.Flatten()(features)
     outputs = keras.layers.Dense(NUM_CLASSES, activation="softmax", name="classifier")(features)
     return keras.Model(inputs, outputs, name=f"conv_{keras_rk.get_tableau(tableau).name}_net")
+
+
+def _channel_counts(channels) -> list[int]:
+    """`channels` as a list of stage channel counts, each a positive int, not shrinking
+    (a stage augments its input; it cannot drop channels)."""
+    counts = [channels] if isinstance(channels, int) else list(channels)
+    if not counts or not all(
+        isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in counts
+    ):
+        raise ValueError(
+            f"`channels` must be a positive int or a non-empty sequence of them. "
+            f"Received: channels={channels!r}"
+        )
+    if any(later < earlier for earlier, later in zip(counts, counts[1:])):
+        raise ValueError(
+            f"`channels` must not decrease from one stage to the next (each stage augments "
+            f"the previous one's channels). Received: channels={channels!r}"
+        )
+    return counts
 
 
 def main(
@@ -59,7 +85,9 @@ def main(
     from keras_rk.datasets import load_images
 
     if quick:
-        num_steps, channels, num_train, num_test, epochs = 2, 4, 300, 100, 1
+        stages = len(_channel_counts(channels))
+        num_steps, num_train, num_test, epochs = 2, 300, 100, 1
+        channels = [4 * 2**stage for stage in range(stages)]
     keras.utils.set_random_seed(seed)
     (x_train, y_train), (x_test, y_test) = load_images(
         dataset, data_dir, num_train=num_train, num_test=num_test, seed=seed
@@ -95,7 +123,8 @@ if __name__ == "__main__":
     parser.add_argument("--dataset", default="fashion_mnist", choices=IMAGE_SETS)
     parser.add_argument("--tableau", default="euler")
     parser.add_argument("--num-steps", type=int, default=4)
-    parser.add_argument("--channels", type=int, default=16)
+    parser.add_argument("--channels", type=int, nargs="+", default=[16],
+                        help="channels per stage; several values give several stages")  # fmt: skip
     parser.add_argument("--kernel-size", type=int, default=3)
     parser.add_argument("--step-size", type=float, default=0.5)
     parser.add_argument("--activation", default="tanh")

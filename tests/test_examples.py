@@ -42,6 +42,24 @@ def test_conv_example_quick():
     assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["epochs"] == 1
 
 
+@needs_fashion
+def test_conv_example_quick_with_two_stages():
+    metrics = load("examples/fashion_mnist_conv.py").main(quick=True, channels=[16, 32], verbose=0)
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+
+
+def test_conv_example_stages_augment_then_halve_the_resolution():
+    example = load("examples/fashion_mnist_conv.py")
+    model = example.build_conv_network("euler", 1, [2, 4], 3, 0.5, "tanh")
+    blocks = [layer for layer in model.layers if layer.name.startswith("conv_rk_block_")]
+    assert [tuple(block.output.shape[1:]) for block in blocks] == [(28, 28, 2), (14, 14, 4)]
+    assert tuple(model.output.shape) == (None, 10)
+    with pytest.raises(ValueError, match=r"must not decrease.*channels=\[4, 2\]"):
+        example.build_conv_network("euler", 1, [4, 2], 3, 0.5, "tanh")
+    with pytest.raises(ValueError, match=r"positive int.*channels=\[\]"):
+        example.build_conv_network("euler", 1, [], 3, 0.5, "tanh")
+
+
 def test_benchmark_quick():
     result = load("benchmarks/bench_images.py").main(quick=True)
     assert result["peak_gflops"] > 0 and result["rows"][0]["images_per_second"] > 0
