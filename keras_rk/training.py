@@ -179,14 +179,40 @@ def _history_problem(meta) -> str | None:
     return None
 
 
+def _unreadable(path: Path, error: Exception) -> ValueError:
+    return ValueError(
+        f"The training state {path} cannot be read ({type(error).__name__}: {error}). "
+        f"Move it away to start this training from scratch."
+    )
+
+
+def _read_meta(path: Path) -> dict:
+    """The state file's meta (epoch, history, seconds, ...), checked for consistency."""
+    try:
+        with np.load(path) as data:
+            meta = json.loads(str(data["meta"]))
+        if not isinstance(meta, dict):
+            raise TypeError(f"its meta is {type(meta).__name__}, expected a JSON object")
+    except Exception as error:
+        raise _unreadable(path, error) from None
+    problem = _history_problem(meta)
+    if problem is not None:
+        raise ValueError(
+            f"The training state {path} disagrees with itself: {problem}. A resumed run "
+            f"would record the wrong number of epochs; move the file away to start "
+            f"this training from scratch."
+        )
+    return meta
+
+
 def load_state(backup_dir: Path, model: keras.Model) -> TrainingState:
     """Restores weights and optimizer state; returns the rest of the saved state."""
     path = backup_dir / STATE_FILE
     if not path.exists():
         return TrainingState()
+    meta = _read_meta(path)
     try:
         with np.load(path) as data:
-            meta = json.loads(str(data["meta"]))
             weights = [data[f"weight_{i}"] for i in range(meta["num_weights"])]
             optimizer_values = [
                 data[f"optimizer_{i}"] for i in range(meta["num_optimizer_variables"])
@@ -197,17 +223,7 @@ def load_state(backup_dir: Path, model: keras.Model) -> TrainingState:
                     index, name = key[len("callback") :].split("_", 1)
                     callback_arrays.setdefault(int(index), {})[name] = data[key]
     except Exception as error:
-        raise ValueError(
-            f"The training state {path} cannot be read ({type(error).__name__}: {error}). "
-            f"Move it away to start this training from scratch."
-        ) from None
-    problem = _history_problem(meta)
-    if problem is not None:
-        raise ValueError(
-            f"The training state {path} disagrees with itself: {problem}. A resumed run "
-            f"would record the wrong number of epochs; move the file away to start "
-            f"this training from scratch."
-        )
+        raise _unreadable(path, error) from None
     backend = keras.backend.backend()
     if meta.get("backend", backend) != backend:  # files from before it was stored pass
         raise ValueError(
@@ -250,20 +266,7 @@ def trained_seconds(backup_dir: str | os.PathLike) -> float:
     path = Path(backup_dir) / STATE_FILE
     if not path.exists():
         return 0.0
-    try:
-        with np.load(path) as data:
-            meta = json.loads(str(data["meta"]))
-        if not isinstance(meta, dict):
-            raise TypeError(f"its meta is {type(meta).__name__}, expected a JSON object")
-    except Exception as error:
-        raise ValueError(
-            f"The training state {path} cannot be read ({type(error).__name__}: {error}). "
-            f"Move it away to start this training from scratch."
-        ) from None
-    problem = _history_problem(meta)
-    if problem is not None:
-        raise ValueError(f"The training state {path} disagrees with itself: {problem}.")
-    return float(meta.get("seconds", 0.0))
+    return float(_read_meta(path).get("seconds", 0.0))
 
 
 def check_training_arrays(x, y) -> tuple[np.ndarray, np.ndarray]:
