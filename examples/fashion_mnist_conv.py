@@ -76,16 +76,37 @@ def _channel_counts(channels) -> list[int]:
     return counts
 
 
+def _plateau_schedule(patience, factor):
+    """Keras's ReduceLROnPlateau on validation loss, its arguments checked first
+    (Keras would accept a patience of 0 and fail only on a factor >= 1)."""
+    import keras
+
+    if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+        raise ValueError(
+            f"`reduce_lr_patience` must be a positive int (epochs without a lower "
+            f"validation loss). Received: reduce_lr_patience={patience!r}"
+        )
+    if not 0.0 < factor < 1.0:
+        raise ValueError(
+            f"`reduce_lr_factor` must lie strictly between 0 and 1 (the learning rate "
+            f"is multiplied by it). Received: reduce_lr_factor={factor!r}"
+        )
+    return keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=factor, patience=patience)
+
+
 def main(
     dataset="fashion_mnist", tableau="euler", num_steps=4, channels=16, kernel_size=3,
     step_size=0.5, activation="tanh", num_train=None, num_test=None, batch_size=64, epochs=10,
-    patience=2, learning_rate=1e-3, dropout=0.0, validation_fraction=1 / 12, seed=0, data_dir=None,
-    quick=False, verbose=2,
+    patience=2, learning_rate=1e-3, dropout=0.0, reduce_lr_patience=None, reduce_lr_factor=0.3,
+    validation_fraction=1 / 12, seed=0, data_dir=None, quick=False, verbose=2,
 ):  # fmt: skip
     """Trains the network; returns test accuracy and loss, epochs and seconds.
 
     ``num_train``/``num_test`` None means the whole split; ``quick`` trains a
     tiny network (2 steps, 4 channels) on 300 images for one epoch.
+    ``reduce_lr_patience`` (None: a constant learning rate) adds Keras's
+    ``ReduceLROnPlateau``: the learning rate is multiplied by ``reduce_lr_factor``
+    after that many epochs without a lower validation loss.
     """
     import keras
 
@@ -107,13 +128,17 @@ def main(
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    stopper = keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=patience, restore_best_weights=True
-    )
+    callbacks = [
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=patience, restore_best_weights=True
+        )
+    ]
+    if reduce_lr_patience is not None:
+        callbacks.append(_plateau_schedule(reduce_lr_patience, reduce_lr_factor))
     start = time.perf_counter()
     history = model.fit(
         x_train, y_train, batch_size=batch_size, epochs=epochs, shuffle=True,
-        validation_split=validation_fraction, callbacks=[stopper], verbose=verbose,
+        validation_split=validation_fraction, callbacks=callbacks, verbose=verbose,
     )  # fmt: skip
     seconds = time.perf_counter() - start
     test_loss, test_accuracy = model.evaluate(x_test, y_test, batch_size=500, verbose=0)
@@ -122,6 +147,7 @@ def main(
         "epochs": len(history.history["loss"]), "train_seconds": seconds,
         "best_val_accuracy": float(max(history.history["val_accuracy"])),
         "backend": keras.backend.backend(),
+        "final_learning_rate": float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)),
     }  # fmt: skip
     print(json.dumps(metrics), flush=True)
     return metrics
@@ -144,6 +170,10 @@ if __name__ == "__main__":
     parser.add_argument("--patience", type=int, default=2)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument("--reduce-lr-patience", type=int, default=None,
+                        help="epochs without a lower validation loss after which the "
+                        "learning rate is multiplied by --reduce-lr-factor")  # fmt: skip
+    parser.add_argument("--reduce-lr-factor", type=float, default=0.3)
     parser.add_argument("--validation-fraction", type=float, default=1 / 12)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", default=None)

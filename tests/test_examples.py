@@ -60,6 +60,31 @@ def test_conv_example_stages_augment_then_halve_the_resolution():
         example.build_conv_network("euler", 1, [], 3, 0.5, "tanh")
 
 
+def test_conv_example_plateau_schedule_lowers_the_rate_and_checks_its_arguments():
+    example = load("examples/fashion_mnist_conv.py")
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    schedule = example._plateau_schedule(patience=1, factor=0.5)
+    schedule.set_model(model)
+    schedule.on_train_begin()
+    for epoch, val_loss in enumerate([1.0, 0.9, 0.95]):  # no progress in the last epoch
+        schedule.on_epoch_end(epoch, {"val_loss": val_loss})
+    rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    assert rate == pytest.approx(5e-4)
+    with pytest.raises(ValueError, match=r"reduce_lr_patience=0"):
+        example._plateau_schedule(patience=0, factor=0.5)
+    with pytest.raises(ValueError, match=r"reduce_lr_factor=1.0"):
+        example._plateau_schedule(patience=2, factor=1.0)
+
+
+@needs_fashion
+def test_conv_example_quick_with_a_plateau_schedule():
+    metrics = load("examples/fashion_mnist_conv.py").main(
+        quick=True, reduce_lr_patience=1, reduce_lr_factor=0.5, learning_rate=2e-3, verbose=0
+    )
+    assert metrics["final_learning_rate"] == pytest.approx(2e-3)  # one epoch: no plateau yet
+
+
 def test_benchmark_quick():
     result = load("benchmarks/bench_images.py").main(quick=True)
     assert result["peak_gflops"] > 0 and result["rows"][0]["images_per_second"] > 0
