@@ -79,7 +79,8 @@ def _channel_counts(channels) -> list[int]:
 
 def _plateau_schedule(patience, factor):
     """Keras's ReduceLROnPlateau on validation loss, its arguments checked first
-    (Keras would accept a patience of 0 and fail only on a factor >= 1)."""
+    (Keras accepts a patience of 0 and a factor of 0 or below; it rejects only a
+    factor >= 1)."""
     import keras
 
     if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
