@@ -42,6 +42,11 @@ def build_conv_network(
     from keras_rk.datasets.images import IMAGE_SIZE, INPUT_DIM, NUM_CLASSES
 
     stages = _channel_counts(channels)
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise ValueError(  # Keras's Dropout would take 1.0 and drop every feature
+            f"`dropout` must be a number in [0, 1) (0: no Dropout layer). "
+            f"Received: dropout={dropout!r}"
+        )
     inputs = keras.Input(shape=(INPUT_DIM,), name="inputs")
     features = keras.layers.Reshape((IMAGE_SIZE, IMAGE_SIZE, 1))(inputs)
     for stage, count in enumerate(stages):
@@ -118,6 +123,13 @@ def main(
         stages = len(_channel_counts(channels))
         num_steps, num_train, num_test, epochs = 2, 300, 100, 1
         channels = [4 * 2**stage for stage in range(stages)]
+    callbacks = [  # first, so that bad arguments fail before the data load
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=patience, restore_best_weights=True
+        )
+    ]
+    if reduce_lr_patience is not None:
+        callbacks.append(_plateau_schedule(reduce_lr_patience, reduce_lr_factor))
     keras.utils.set_random_seed(seed)
     (x_train, y_train), (x_test, y_test) = load_images(
         dataset, data_dir, num_train=num_train, num_test=num_test, seed=seed
@@ -130,13 +142,6 @@ def main(
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    callbacks = [
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=patience, restore_best_weights=True
-        )
-    ]
-    if reduce_lr_patience is not None:
-        callbacks.append(_plateau_schedule(reduce_lr_patience, reduce_lr_factor))
     start = time.perf_counter()
     history = model.fit(
         x_train, y_train, batch_size=batch_size, epochs=epochs, shuffle=True,

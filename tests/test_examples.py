@@ -58,6 +58,10 @@ def test_conv_example_stages_augment_then_halve_the_resolution():
         example.build_conv_network("euler", 1, [4, 2], 3, 0.5, "tanh")
     with pytest.raises(ValueError, match=r"positive int.*channels=\[\]"):
         example.build_conv_network("euler", 1, [], 3, 0.5, "tanh")
+    with pytest.raises(ValueError, match=r"dropout=1.0"):
+        example.build_conv_network("euler", 1, [2], 3, 0.5, "tanh", dropout=1.0)
+    assert "dropout" in [layer.name for layer in
+                         example.build_conv_network("euler", 1, 2, 3, 0.5, "tanh", 0.5).layers]  # fmt: skip
 
 
 def test_conv_example_plateau_schedule_lowers_the_rate_and_checks_its_arguments():
@@ -79,10 +83,14 @@ def test_conv_example_plateau_schedule_lowers_the_rate_and_checks_its_arguments(
 
 @needs_fashion
 def test_conv_example_quick_with_a_plateau_schedule():
-    metrics = load("examples/fashion_mnist_conv.py").main(
+    example = load("examples/fashion_mnist_conv.py")
+    metrics = example.main(
         quick=True, reduce_lr_patience=1, reduce_lr_factor=0.5, learning_rate=2e-3, verbose=0
     )
     assert metrics["final_learning_rate"] == pytest.approx(2e-3)  # one epoch: no plateau yet
+    # main hands its arguments to the schedule (checked before the data load):
+    with pytest.raises(ValueError, match=r"reduce_lr_factor=1.5"):
+        example.main(quick=True, reduce_lr_patience=1, reduce_lr_factor=1.5, verbose=0)
 
 
 def test_benchmark_quick():
