@@ -103,9 +103,28 @@ def _backward(upstream, kernel, stage_states, stage_values, step_size, tableau, 
     dy0, (field_cotangents,) = loop(
         body, upstream, (kernel, stage_values), reverse=True, output_shapes=[stage_shape]
     )
-    dkernel = ops.einsum("lsbi,lsbj->lij", stage_states, field_cotangents)
+    dkernel = stage_products(stage_states, field_cotangents)
     dbias = ops.sum(field_cotangents, axis=(1, 2))
     return dy0, dkernel, dbias
+
+
+def stage_products(stage_states, field_cotangents):
+    """dF/dK[l] = sum_i Y_i[l]^T dz_i[l] for all l: (L, s, B, D) x (L, s, B, D) -> (L, D, D).
+
+    The stage and batch axes are merged first, so the backend sees L products of
+    (s*B, D)^T x (s*B, D): with the two contracted axes kept apart, XLA on a CPU
+    took 1.7x as long for the same sums at width 900, batch 128 (497 against 288 ms).
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> a, b = rng.random((2, 4, 3, 5)), rng.random((2, 4, 3, 5))
+    >>> bool(np.allclose(np.asarray(stage_products(a, b)), np.einsum("lsbi,lsbj->lij", a, b)))
+    True
+    """
+    shape = ops.shape(stage_states)  # on TensorFlow, a dynamic dimension is a tensor
+    depth, width = shape[0], shape[-1]
+    merged = lambda x: ops.reshape(x, (depth, -1, width))
+    return ops.einsum("lki,lkj->lij", merged(stage_states), merged(field_cotangents))
 
 
 def integrate_with_adjoint(
