@@ -27,15 +27,14 @@ DEFAULT_STEP_SIZE = 0.05
 STEP_SIZE_MODES = ("fixed", "learned", "simplex")
 GRADIENTS = ("auto", "autodiff", "adjoint")
 
-# gradient='auto' on JAX trains with the adjoint sweep up to this batch size and
-# with autodiff above it. Measured on RK4Net: the sweep is 1.5x autodiff's speed at
-# width 16, batch 5 (benchmarks/bench_points.py), 1.1-1.8x at width 900, batch 5,
-# and 0.74-0.93x at width 900, batch 128 (docs/images.md), where its stored stages
-# cost more than its one batched product saves. TensorFlow and PyTorch train with
-# the sweep at every batch size: autodiff of the step loop's while loop under
-# TensorFlow's XLA is 9.9x slower than the sweep at width 900, batch 128
-# (benchmarks/bench_images.py).
-AUTO_ADJOINT_MAX_BATCH_SIZE = 32
+# gradient='auto' trains with the adjoint sweep at every batch size on every backend.
+# Measured on RK4Net, JAX (2026-11-30): the sweep is 1.5x autodiff's speed at width
+# 16, batch 5 (benchmarks/bench_points.py), 2.1x at batch 128 and 1.8x at 512; at
+# width 900 1.2x at batch 5 and 1.02-1.05x at 128 and 512 (benchmarks/
+# bench_images.py). Until its kernel-gradient product merged the stage and batch
+# axes, the sweep lost to autodiff at width 900, batch 128, and 'auto' chose by batch
+# size. On TensorFlow autodiff of the step loop's while loop under XLA is 9.9x slower
+# than the sweep at width 900, batch 128.
 
 # The largest h whose softplus^-1, log(expm1(h)), a float64 holds (expm1 overflows at 709.78).
 MAX_LEARNED_STEP_SIZE = 700.0
@@ -103,10 +102,8 @@ class RKBlock(StackedStepsBlock):
             ``keras_rk.activations.activations_with_output_derivative()``. On
             JAX and TensorFlow it is used in training calls (inference runs the
             plain loop); on PyTorch, as a ``torch.autograd.Function``, in every
-            call. 'auto' uses the adjoint sweep where it applies and is faster
-            (on PyTorch always; on TensorFlow in training calls; on JAX in
-            training calls with at most ``AUTO_ADJOINT_MAX_BATCH_SIZE`` samples)
-            and autodiff otherwise; both give the same gradient.
+            call. 'auto' uses the adjoint sweep wherever it applies (it is the
+            faster one) and autodiff otherwise; both give the same gradient.
         kernel_initializer: for each step's K; default U(±1/sqrt(width)), as in
             the paper's code. Applied to each step separately.
         bias_initializer: for each step's b; the same default.
@@ -201,20 +198,12 @@ class RKBlock(StackedStepsBlock):
             )
         return problems
 
-    def _uses_adjoint(self, inputs, training) -> bool:
+    def _uses_adjoint(self, training) -> bool:
         if not self._adjoint_applies:
             return False
         if keras.backend.backend() == "torch":
             return True  # in inference, too: the sweep's forward, storing nothing
-        if not training:
-            return False
-        batch_size = inputs.shape[0]
-        return (
-            self.gradient == "adjoint"
-            or keras.backend.backend() == "tensorflow"
-            or batch_size is None
-            or batch_size <= AUTO_ADJOINT_MAX_BATCH_SIZE
-        )
+        return bool(training)
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -248,7 +237,7 @@ class RKBlock(StackedStepsBlock):
     def call(self, inputs, training=None):
         tableau, activation = self.tableau, self.activation
         iterations = self.num_implicit_iterations
-        if self._uses_adjoint(inputs, training):
+        if self._uses_adjoint(training):
             return integrate_with_adjoint(
                 inputs, self.kernel, self.bias, self.step_size, tableau, activation
             )
