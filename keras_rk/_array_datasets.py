@@ -10,8 +10,14 @@ where the whole epoch of the paper's point network (RK4Net width 16, depth 1, ba
 takes 0.016 s on JAX (2026-11-29, 2 CPU cores, nothing else running). The pipeline
 here, ``from_tensor_slices(...).shuffle(n).batch(b)``, starts in about 0.5 ms.
 
-It is used only where ``keras_rk._xla_steps`` trains (TensorFlow, XLA, several steps per
-execution) and only for what Keras itself would slice from arrays: numeric NumPy ``x``
+At one step per execution the restart is not the only cost: epochs of RK4Net at width
+900, depth 100, batch 5 (250 images, Keras's default XLA step) took 6.3, 8.0-8.5 or
+10.25 s through Keras's pipeline, as if stalled 2 s at a time; from this dataset with
+``tf.data``'s autotuning off (it has no parallel stage to tune) the stalls were rarer
+(2026-11-30, 2 CPU cores, nothing else running; their cause was not found).
+
+It is used for compiled models on TensorFlow outside a distribution strategy, and only
+for what Keras itself would slice from arrays: numeric NumPy ``x``
 and ``y`` (and 1-D ``sample_weight``) of equal length, at most ``MAX_SAMPLES`` rows and
 ``MAX_BYTES`` together, with
 ``shuffle`` True or False and no ``class_weight``, ``validation_split`` or
@@ -25,8 +31,6 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-
-from keras_rk import _xla_steps
 
 MAX_SAMPLES = 4096
 """Longer arrays keep Keras's pipeline: ``tf.data``'s shuffle moves every sample through
@@ -78,7 +82,15 @@ def fit_arguments(model, arguments: dict) -> dict:
 
 
 def _applies_to_model(model) -> bool:
-    return getattr(model, "compiled", False) and _xla_steps.applies(model)
+    if keras.backend.backend() != "tensorflow" or not getattr(model, "compiled", False):
+        return False
+    import tensorflow as tf
+
+    return (
+        not model.run_eagerly
+        and getattr(model, "_distribute_strategy", None) is None
+        and not tf.distribute.has_strategy()
+    )
 
 
 def _plain_training_arguments(arguments: dict) -> bool:
@@ -137,4 +149,8 @@ def _dataset(arrays: tuple, batch_size: int, shuffle: bool):
     # As Keras does for arrays: no graph rewrite (and so no serialisation of the
     # captured arrays) each time an iterator starts.
     options.experimental_optimization.apply_default_optimizations = False
+    # No parallel stage to tune here, and the tuner's thread cost whole epochs on 2
+    # cores: width 900, batch 5, 250 images, 7 epochs each (2026-11-30): 6.2-10.2 s
+    # per epoch (mean 8.3) with it, 6.2-8.1 s (mean 6.7) without.
+    options.autotune.enabled = False
     return dataset.with_options(options)

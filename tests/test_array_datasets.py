@@ -1,6 +1,5 @@
-"""keras_rk._array_datasets: on TensorFlow with the XLA step loop, small NumPy arrays
-reach fit as tf.data datasets with Keras's batches; everything else reaches Keras as
-it came."""
+"""keras_rk._array_datasets: on TensorFlow, small NumPy arrays reach a compiled model's
+fit as tf.data datasets with Keras's batches; everything else reaches Keras as it came."""
 
 import keras
 import numpy as np
@@ -92,17 +91,21 @@ def test_arguments_only_keras_handles_reach_it_unchanged(change):
     assert _array_datasets.fit_arguments(compiled(), arguments) is arguments
 
 
-def test_large_arrays_one_step_per_execution_and_other_backends_keep_keras_pipeline(monkeypatch):
+def test_large_arrays_and_other_backends_keep_keras_pipeline(monkeypatch):
     x, y = points(12)
     arguments = {"x": x, "y": y, "batch_size": 4}
-    assert _array_datasets.fit_arguments(compiled(steps_per_execution=1), arguments) is arguments
-    replaced = _array_datasets.fit_arguments(compiled(), arguments)
-    assert (replaced is arguments) is (BACKEND != "tensorflow")
+    for steps_per_execution in (1, 4):
+        replaced = _array_datasets.fit_arguments(compiled(steps_per_execution), arguments)
+        assert (replaced is arguments) is (BACKEND != "tensorflow")
     monkeypatch.setattr(_array_datasets, "MAX_BYTES", x.nbytes + y.nbytes - 1)
     assert _array_datasets.fit_arguments(compiled(), arguments) is arguments
     monkeypatch.undo()
     monkeypatch.setattr(_array_datasets, "MAX_SAMPLES", len(x) - 1)
     assert _array_datasets.fit_arguments(compiled(), arguments) is arguments
+    monkeypatch.undo()
+    eager = compiled()
+    eager.compile(optimizer="adam", loss="sparse_categorical_crossentropy", run_eagerly=True)
+    assert _array_datasets.fit_arguments(eager, arguments) is arguments
 
 
 def test_fit_learns_and_takes_keras_positional_arguments():
