@@ -149,8 +149,8 @@ def _dataset(arrays: tuple, batch_size: int, shuffle: bool):
     # As Keras does for arrays: no graph rewrite (and so no serialisation of the
     # captured arrays) each time an iterator starts.
     options.experimental_optimization.apply_default_optimizations = False
-    # No parallel stage to tune here, and the tuner's thread cost whole epochs on 2
-    # cores: width 900, batch 5, 250 images, 7 epochs each (2026-11-30): 6.2-10.2 s
+    # No parallel stage to tune here, and epochs stalled less often without the tuner
+    # on 2 cores: width 900, batch 5, 250 images, 7 epochs each (2026-11-30): 6.2-10.2 s
     # per epoch (mean 8.3) with it, 6.2-8.1 s (mean 6.7) without.
     options.autotune.enabled = False
     return dataset.with_options(options)

@@ -202,7 +202,7 @@ class RKModel(keras.Model):
     def fit(self, *args, **kwargs):
         # Keras's fit; on TensorFlow small NumPy arrays are handed to it as tf.data
         # datasets that restart in 0.5 ms instead of Keras's 7 ms per iterator and
-        # do not stall (keras_rk._array_datasets).
+        # stall less often (keras_rk._array_datasets).
         arguments = inspect.signature(keras.Model.fit).bind(self, *args, **kwargs).arguments
         arguments.pop("self")
         return super().fit(**_array_datasets.fit_arguments(self, arguments))

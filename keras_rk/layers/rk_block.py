@@ -28,13 +28,13 @@ STEP_SIZE_MODES = ("fixed", "learned", "simplex")
 GRADIENTS = ("auto", "autodiff", "adjoint")
 
 # gradient='auto' trains with the adjoint sweep at every batch size on every backend.
-# Measured on RK4Net, JAX (2026-11-30): the sweep is 1.5x autodiff's speed at width
-# 16, batch 5 (benchmarks/bench_points.py), 2.1x at batch 128 and 1.8x at 512; at
-# width 900 1.2x at batch 5 and 1.02-1.05x at 128 and 512 (benchmarks/
-# bench_images.py). Until its kernel-gradient product merged the stage and batch
-# axes, the sweep lost to autodiff at width 900, batch 128, and 'auto' chose by batch
-# size. On TensorFlow autodiff of the step loop's while loop under XLA is 9.9x slower
-# than the sweep at width 900, batch 128.
+# Measured on RK4Net, JAX: the sweep is 1.5x autodiff's speed at width 16, batch 5
+# (benchmarks/bench_points.py), 2.1x at batch 128 and 1.8x at 512 (fit on 1,536
+# points, depth 100, 2026-11-30); at width 900 1.2x at batch 5 and 1.02-1.05x at 128
+# and 512 (benchmarks/bench_images.py, 2026-11-30). Until its kernel-gradient product
+# merged the stage and batch axes, the sweep lost to autodiff at width 900, batch 128,
+# and 'auto' chose by batch size. On TensorFlow autodiff of the step loop's while loop
+# under XLA is 9.9x slower than the sweep at width 900, batch 128.
 
 # The largest h whose softplus^-1, log(expm1(h)), a float64 holds (expm1 overflows at 709.78).
 MAX_LEARNED_STEP_SIZE = 700.0
