@@ -32,6 +32,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from keras_rk import _xla_steps
+
 MAX_SAMPLES = 4096
 """Longer arrays keep Keras's pipeline: ``tf.data``'s shuffle moves every sample through
 its buffer one by one, and a whole shuffled epoch in batches of 32 took as long as
@@ -82,14 +84,10 @@ def fit_arguments(model, arguments: dict) -> dict:
 
 
 def _applies_to_model(model) -> bool:
-    if keras.backend.backend() != "tensorflow" or not getattr(model, "compiled", False):
-        return False
-    import tensorflow as tf
-
     return (
-        not model.run_eagerly
-        and getattr(model, "_distribute_strategy", None) is None
-        and not tf.distribute.has_strategy()
+        keras.backend.backend() == "tensorflow"
+        and getattr(model, "compiled", False)
+        and _xla_steps.graph_mode_without_strategy(model)
     )
 
 

@@ -26,17 +26,24 @@ def applies(model) -> bool:
     """Whether `model` trains with ``train_function`` below: TensorFlow, XLA on,
     graph mode, more than one step per execution, no distribution strategy, and
     Keras's own ``train_step`` (a subclass that overrides it keeps Keras's loop)."""
-    if keras.backend.backend() != "tensorflow":
-        return False
+    return (
+        keras.backend.backend() == "tensorflow"
+        and model.jit_compile is True
+        and model.steps_per_execution > 1
+        and graph_mode_without_strategy(model)
+        and type(model).train_step is keras.Model.train_step
+    )
+
+
+def graph_mode_without_strategy(model) -> bool:
+    """TensorFlow only: `model` does not run eagerly, and no ``tf.distribute`` strategy
+    is its own or in scope."""
     import tensorflow as tf
 
     return (
-        model.jit_compile is True
-        and not model.run_eagerly
-        and model.steps_per_execution > 1
+        not model.run_eagerly
         and getattr(model, "_distribute_strategy", None) is None
         and not tf.distribute.has_strategy()
-        and type(model).train_step is keras.Model.train_step
     )
 
 
