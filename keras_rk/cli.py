@@ -30,6 +30,19 @@ def _int_list(text: str) -> list[int]:
         ) from error
 
 
+def _drop_list(text: str) -> list[list]:
+    """'4:1e-4,10:1e-5' as [[4, 0.0001], [10, 1e-05]] (checked by Settings)."""
+    try:
+        return [
+            [int(epoch), float(rate)]
+            for epoch, rate in (part.split(":") for part in text.split(",") if part.strip())
+        ]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated EPOCH:RATE pairs such as 4:1e-4,10:1e-5; received {text!r}"
+        ) from error
+
+
 def _str_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -67,6 +80,13 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("--epochs", type=int, help="maximum epochs")
     run.add_argument("--batch-size", type=int, help="default 5")
     run.add_argument("--learning-rate", type=float, help="Adam's, default 1e-3")
+    run.add_argument(
+        "--learning-rate-drops",
+        type=_drop_list,
+        metavar="EPOCH:RATE,...",
+        help="after EPOCH epochs the rate becomes RATE, e.g. 4:1e-4,10:1e-5 (default: "
+        "constant, as the paper)",
+    )
     run.add_argument(
         "--lift",
         choices=LIFT_MODES,
@@ -162,6 +182,7 @@ def settings_overrides(args: argparse.Namespace) -> dict:
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
+        learning_rate_drops=args.learning_rate_drops,
         lift=args.lift,
         step_size=args.step_size,
         final_time=args.final_time,

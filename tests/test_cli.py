@@ -182,6 +182,7 @@ BAD_SETTINGS = [
     ["depth", "--epochs", "0"],
     ["depth", "--batch-size", "0"],
     ["depth", "--learning-rate", "-1"],
+    ["depth", "--learning-rate-drops", "4-1e-4"],
     ["depth", "--step-size", "0"],
     ["depth", "--final-time", "-2"],
     ["depth", "--num-train", "0"],
@@ -211,6 +212,35 @@ def test_a_refused_setting_writes_nothing(bad, tmp_path, capsys):
     flag = next(a for a in reversed(bad) if a.startswith("--"))[2:]
     assert flag in line or flag.replace("-", "_") in line, line
     assert all(part in line for part in bad[-1].split(",")), line
+
+
+@pytest.mark.parametrize(
+    "drops, match",
+    [
+        ("2:1e-4", r"before the last \(2\).*learning_rate_drops=\[\[2, 0.0001\]\]"),
+        ("0:1e-4", r"`learning_rate_drops\[0\]\[0\] \(an epoch\)`.*=0$"),
+    ],
+)
+def test_learning_rate_drops_outside_the_run_are_refused(drops, match, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["run", "depth", "--quick", "--out", str(out), "--learning-rate-drops", drops]
+    assert cli.main(argv) == 2
+    assert pytest.importorskip("re").search(match, capsys.readouterr().err.strip())
+    assert not out.exists()
+
+
+def test_a_study_with_learning_rate_drops_records_and_reports_them(tmp_path, capsys):
+    argv = ["run", "depth", "--quick", "--out", str(tmp_path), "--seeds", "1", "--depths", "1",
+            "--architectures", "rk4", "--epochs", "3", "--learning-rate-drops", "1:1e-4,2:1e-5",
+            "--no-figures"]  # fmt: skip
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    record = json.loads(next((tmp_path / "runs").glob("*.json")).read_text())
+    assert record["settings"]["learning_rate_drops"] == [[1, 1e-4], [2, 1e-5]]
+    assert record["epochs_run"] == 3
+    report = (tmp_path / "report.md").read_text()
+    assert "Adam with learning rate 0.001, 0.0001 after epoch 1, 1e-05 after epoch 2" in report
+    assert cli.main(argv) == 0  # the same command resumes: nothing is trained again
+    assert "done before, skipped" in capsys.readouterr().out
 
 
 def test_the_corrected_command_runs_after_a_refused_one(tmp_path, capsys):

@@ -42,6 +42,7 @@ from keras_rk.datasets import IMAGE_SETS, input_dim_of, num_classes_of
 from keras_rk.datasets.images import INPUT_DIM as IMAGE_INPUT_DIM
 from keras_rk.layers.augment import LIFT_MODES
 from keras_rk.layers.rk_block import GRADIENTS
+from keras_rk.schedules import learning_rate_drops
 from keras_rk.studies.paper_tables import COMPARISON_SETS, DEPTHS
 
 ARCHITECTURE_NAMES = {"standard": "StandardNet", "euler": "EulerNet", "rk4": "RK4Net"}
@@ -134,6 +135,9 @@ class Settings:
     # RKBlock's default 'auto', so that study folders written before resume: their
     # settings must match.
     gradient: str = "autodiff"
+    # [[epoch, rate], ...]: after `epoch` epochs Adam's rate becomes `rate`
+    # (keras_rk.schedules); none keeps `learning_rate` throughout, as the paper does.
+    learning_rate_drops: list = dataclasses.field(default_factory=list)
 
     def __post_init__(self):
         for name in ("seeds", "epochs", "batch_size", "num_train", "num_val",
@@ -153,6 +157,15 @@ class Settings:
         for name in ("step_size", "final_time"):
             if getattr(self, name) is not None:
                 _checks.positive_float(getattr(self, name), name)
+        self.learning_rate_drops = learning_rate_drops(
+            self.learning_rate_drops, "learning_rate_drops"
+        )
+        if self.learning_rate_drops and self.learning_rate_drops[-1][0] >= self.epochs:
+            raise ValueError(
+                f"Received an invalid value for `learning_rate_drops`, expected drops "
+                f"after epochs before the last ({self.epochs}); a later one never "
+                f"applies. Received: learning_rate_drops={self.learning_rate_drops!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -163,21 +176,23 @@ def upgrade_settings(recorded: dict[str, Any]) -> dict[str, Any]:
 
     Older versions wrote a bool ``early_stop`` beside (or, earlier still,
     instead of) ``early_stopping``: off is today's rule 'none', on is the rule
-    they name ('paper' when they name none). Nothing else is filled in: a
-    folder from before a setting existed (the batch order, ``gradient``,
-    ``patience`` ...) was trained differently and stays refused. Settings of
-    today's form come back unchanged.
+    they name ('paper' when they name none). Folders from before
+    ``learning_rate_drops`` trained at a constant rate, which is its empty
+    default. Nothing else is filled in: a folder from before another setting
+    existed (the batch order, ``gradient``, ``patience`` ...) was trained
+    differently and stays refused. Settings of today's form come back unchanged.
 
     >>> upgrade_settings({"epochs": 40, "early_stop": False, "early_stopping": "paper"})
-    {'epochs': 40, 'early_stopping': 'none'}
+    {'epochs': 40, 'early_stopping': 'none', 'learning_rate_drops': []}
     >>> upgrade_settings({"early_stop": True, "early_stopping": "patience"})
-    {'early_stopping': 'patience'}
-    >>> upgrade_settings({"early_stop": True})
-    {'early_stopping': 'paper'}
+    {'early_stopping': 'patience', 'learning_rate_drops': []}
+    >>> upgrade_settings({"early_stop": True, "learning_rate_drops": [[4, 1e-4]]})
+    {'learning_rate_drops': [[4, 0.0001]], 'early_stopping': 'paper'}
     """
-    if "early_stop" not in recorded:
-        return recorded
     upgraded = dict(recorded)
+    upgraded.setdefault("learning_rate_drops", [])
+    if "early_stop" not in upgraded:
+        return upgraded
     if upgraded.pop("early_stop"):
         upgraded.setdefault("early_stopping", "paper")
     else:

@@ -27,6 +27,7 @@ from keras_rk.callbacks import early_stopping_callbacks
 from keras_rk.datasets import IMAGE_SETS, load_images, load_points
 from keras_rk.environment import describe
 from keras_rk.results import ResultsError, _read_json, atomic_write_text
+from keras_rk.schedules import LearningRateDrops
 from keras_rk.studies.catalogue import Cell, Settings, build_arguments, upgrade_settings
 
 INITIAL_FILE = "initial.json"
@@ -117,6 +118,13 @@ def record_differences(
         if changed:
             differences.append(f"settings: {changed}")
     return differences
+
+
+def learning_rate_drops(settings: Settings) -> list:
+    """The callback that applies the drops of `settings` (none without drops)."""
+    if not settings.learning_rate_drops:
+        return []
+    return [LearningRateDrops(settings.learning_rate, settings.learning_rate_drops)]
 
 
 def early_stopping(settings: Settings, initial_val_loss: float) -> list:
@@ -227,7 +235,11 @@ def train_repetition(
         seed=seed,
         validation_data=(x_val, y_val),
         validation_batch_size=len(x_val),
-        callbacks=[*(callbacks or []), *early_stopping(settings, initial_val[0])],
+        callbacks=[
+            *(callbacks or []),
+            *early_stopping(settings, initial_val[0]),
+            *learning_rate_drops(settings),
+        ],
         verbose=verbose,
     )
     final_train, final_val = evaluate(x, y), evaluate(x_val, y_val)

@@ -130,6 +130,9 @@ def settings_lines(settings, opts, rows, quick: bool = False) -> list[str]:
         else f"h = T / L with T = {settings.final_time}"
     )
     seeds = settings.seeds
+    rate = f"Adam with learning rate {settings.learning_rate}" + "".join(
+        f", {r} after epoch {e}" for e, r in settings.learning_rate_drops
+    )
     lines += [
         f"- Networks: {', '.join(networks)}",
         f"- Data: {', '.join(datasets)}; {settings.num_train} training and "
@@ -138,7 +141,7 @@ def settings_lines(settings, opts, rows, quick: bool = False) -> list[str]:
         f"{'s' if seeds != 1 else ''} per network)",
         f"- Training: at most {settings.epochs} epoch{'s' if settings.epochs != 1 else ''}, "
         f"batch size {settings.batch_size}, "
-        f"Adam with learning rate {settings.learning_rate}, cross-entropy",
+        f"{rate}, cross-entropy",
         f"- Early stopping: {rule}",
         f"- Step size: {step}; lift: {settings.lift} (unless a network names its own); "
         f"gradient: {settings.gradient}",

@@ -91,9 +91,37 @@ def test_committed_results_upgrade_but_stay_refused_for_later_settings(study):
 def test_upgrade_turns_early_stop_off_into_the_none_rule():
     old = {"epochs": 3, "early_stop": False, "early_stopping": "patience", "options": {}}
     upgraded = catalogue.upgrade_settings(old)
-    assert upgraded == {"epochs": 3, "early_stopping": "none", "options": {}}
+    assert upgraded == {
+        "epochs": 3, "early_stopping": "none", "options": {}, "learning_rate_drops": []
+    }  # fmt: skip
     assert old["early_stop"] is False  # the recorded dict is not changed
-    assert catalogue.upgrade_settings({"epochs": 3}) == {"epochs": 3}  # today's form
+    today = catalogue.Settings().to_dict()
+    assert catalogue.upgrade_settings(today) == today
+
+
+def test_folders_from_before_learning_rate_drops_trained_at_a_constant_rate():
+    recorded = {k: v for k, v in catalogue.Settings().to_dict().items()
+                if k != "learning_rate_drops"}  # fmt: skip
+    assert catalogue.upgrade_settings(recorded) == catalogue.Settings().to_dict()
+    dropped = catalogue.Settings(learning_rate_drops=[(4, 1e-4)]).to_dict()
+    assert dropped["learning_rate_drops"] == [[4, 1e-4]]  # as JSON gives it back
+    assert catalogue.upgrade_settings(dropped) == dropped
+
+
+@pytest.mark.parametrize(
+    "drops, match",
+    [
+        ([[40, 1e-4]], r"before the last \(40\).*learning_rate_drops=\[\[40, 0.0001\]\]"),
+        ([[0, 1e-4]], r"learning_rate_drops\[0\]\[0\] \(an epoch\)"),
+        ([[3, -1.0]], r"learning_rate_drops\[0\]\[1\] \(a learning rate\)"),
+        ([[3, 1e-4], [3, 1e-5]], r"increasing order"),
+        ([3, 1e-4], r"learning_rate_drops\[0\]`, expected an \[epoch, rate\] pair"),
+        ("4:1e-4", r"expected a list of \[epoch, rate\] pairs"),
+    ],
+)
+def test_bad_learning_rate_drops_are_refused_by_name(drops, match):
+    with pytest.raises(ValueError, match=match):
+        catalogue.Settings(learning_rate_drops=drops)
 
 
 def test_the_package_and_the_old_module_name_export_the_same_names():
