@@ -33,6 +33,7 @@ _LAZY_MODULES = (
     "optimal_control",
     "plotting",
     "results",
+    "schedules",
     "studies",
     "training",
 )

@@ -74,6 +74,15 @@ class LearningRateDrops(keras.callbacks.Callback):
     ``LearningRateScheduler`` it adds nothing to the epoch's logs, so the per-epoch
     history that ``keras_rk.training.resumable_fit`` saves keeps one set of metrics
     whether a run had drops or not.
+
+    >>> import numpy as np, keras_rk
+    >>> model = keras_rk.build(tableau="euler", depth=2, width=3)
+    >>> model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    >>> x, y = np.ones((8, 2), "float32"), np.zeros(8, "int32")
+    >>> drops = LearningRateDrops(1e-2, [[2, 1e-3]])
+    >>> _ = model.fit(x, y, epochs=3, verbose=0, callbacks=[drops])
+    >>> round(float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)), 6)
+    0.001
     """
 
     def __init__(self, learning_rate: float, drops: list[list]):
