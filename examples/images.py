@@ -156,4 +156,7 @@ def _parse(argv=None):
 
 
 if __name__ == "__main__":
+    from keras_rk.huge_pages import use_huge_pages
+
+    use_huge_pages()  # restarts with large buffers on huge pages, as keras-rk does
     main(**_parse())

@@ -27,6 +27,7 @@ _LAZY_MODULES = (
     "distribute",
     "environment",
     "experiments",
+    "huge_pages",
     "layers",
     "listing",
     "models",

@@ -294,5 +294,16 @@ def run_one(args, name: str, out: str, given_options: dict, parser) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def console_main() -> None:
+    """The ``keras-rk`` command: ``main`` on the command line's arguments, in a
+    process restarted with large buffers on huge pages when it trains
+    (``keras_rk.huge_pages``; ``KERAS_RK_HUGE_PAGES=0`` keeps this process)."""
+    if sys.argv[1:2] == ["run"]:
+        from keras_rk.huge_pages import use_huge_pages
+
+        use_huge_pages()
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    console_main()
