@@ -4,7 +4,28 @@ tests/ on sys.path for its conftest)."""
 import gzip
 import struct
 
+import keras
 import numpy as np
+
+
+class Interrupt(Exception):
+    pass
+
+
+class InterruptAt(keras.callbacks.Callback):
+    """Raises at the start of epoch `epoch` (the state of the epochs before is saved)."""
+
+    def __init__(self, epoch=None, at_train_end=False):
+        super().__init__()
+        self.epoch, self.at_train_end = epoch, at_train_end
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise Interrupt
+
+    def on_train_end(self, logs=None):
+        if self.at_train_end:
+            raise Interrupt
 
 
 def write_idx(path, array, magic=None, compress=None):

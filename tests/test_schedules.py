@@ -1,6 +1,7 @@
 import keras
 import numpy as np
 import pytest
+from helpers import Interrupt, InterruptAt
 
 import keras_rk
 from keras_rk.schedules import LearningRateDrops, learning_rate_after, learning_rate_drops
@@ -19,20 +20,6 @@ class RateLog(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.weights.append(self.model.get_weights())
-
-
-class Interrupt(Exception):
-    pass
-
-
-class InterruptAt(keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise Interrupt
 
 
 def fit(backup_dir, drops, epochs=4, extra=()):

@@ -8,6 +8,7 @@ import textwrap
 import keras
 import numpy as np
 import pytest
+from helpers import Interrupt, InterruptAt
 
 import keras_rk
 from keras_rk.training import STATE_FILE, resumable_fit, trained_seconds
@@ -120,26 +121,6 @@ def test_batches_depend_only_on_seed_and_epoch():
 
 
 # ---------------------------------------------------------------- resumable callbacks in a fit
-
-
-class Interrupt(Exception):
-    pass
-
-
-class InterruptAt(keras.callbacks.Callback):
-    """Raises at the start of epoch `epoch` (the state of the epochs before is saved)."""
-
-    def __init__(self, epoch=None, at_train_end=False):
-        super().__init__()
-        self.epoch, self.at_train_end = epoch, at_train_end
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise Interrupt
-
-    def on_train_end(self, logs=None):
-        if self.at_train_end:
-            raise Interrupt
 
 
 class StopAt(keras.callbacks.Callback):
