@@ -9,9 +9,9 @@ pages. glibc >= 2.35 asks for huge pages when started with
 ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1``; tunables are read only when a process
 starts, so ``use_huge_pages()`` restarts the process with it, running the same
 command line again. Measured on this project's 2-core CPU (JAX, RK4Net width 900,
-depth 100, ``benchmarks/bench_images.py``, same hour): 22.5 -> 31.1 images/s at
-batch 5 and 120.7 -> 134.3 at batch 128; TensorFlow, whose allocator reuses its
-buffers, gained 3 % and 1 %.
+depth 100, ``benchmarks/bench_images.py --seconds 30``, one after the other):
+22.4 -> 33.2 images/s at batch 5 and 129.5 -> 139.9 at batch 128; TensorFlow, whose
+allocator keeps its buffers, gained 3 % and 0.5 % (15-second runs).
 
 ``keras-rk``, ``examples/images.py`` and the benchmarks call it first thing. A
 script of your own can do the same as its first statement, or be started with
@@ -122,8 +122,11 @@ def use_huge_pages() -> None:
     if hasattr(sys, "ps1") or sys.flags.interactive or "ipykernel" in sys.modules:
         return
     environment = restart_environment()
-    if environment is None:
+    if environment is None or not sys.executable:  # an embedded interpreter
         return
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], environment)
+    try:
+        os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], environment)
+    except OSError:
+        return  # not restartable here: go on without huge pages
