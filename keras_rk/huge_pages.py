@@ -36,6 +36,10 @@ HUGETLB_TUNABLE = "glibc.malloc.hugetlb"
 # glibc's first version with the glibc.malloc.hugetlb tunable.
 MIN_GLIBC = (2, 35)
 OPT_OUT = "KERAS_RK_HUGE_PAGES"
+# The environment when keras_rk was imported (this module is imported before Keras):
+# importing Keras and TensorFlow sets TF_CPP_MIN_LOG_LEVEL, which a restarted process
+# would take for the user's own choice (and show TensorFlow's start-up log).
+_ENVIRONMENT_AT_IMPORT = dict(os.environ)
 
 
 def thp_mode(enabled_text: str) -> str | None:
@@ -85,7 +89,8 @@ def restart_environment(
     the variable is already set (or ``KERAS_RK_HUGE_PAGES=0``), THP is not in
     'madvise' mode ('always' needs no asking, 'never' cannot be asked), glibc is
     missing (None) or older than 2.35. Defaults: this process's environment, THP
-    mode and glibc version.
+    mode and glibc version; the environment is the one keras_rk was imported in, so
+    the restarted process starts as this one did.
 
     >>> restart_environment({}, thp="madvise", glibc=(2, 36))
     {'GLIBC_TUNABLES': 'glibc.malloc.hugetlb=1'}
@@ -94,10 +99,11 @@ def restart_environment(
     >>> restart_environment({"KERAS_RK_HUGE_PAGES": "0"}, thp="madvise", glibc=(2, 36)) is None
     True
     """
-    environ = dict(os.environ if environ is None else environ)
+    environ = dict(_ENVIRONMENT_AT_IMPORT if environ is None else environ)
     thp = read_thp_mode() if thp is _THIS_MACHINE else thp
     glibc = _glibc_version() if glibc is _THIS_MACHINE else glibc
-    if environ.get(OPT_OUT) == "0" or thp != "madvise" or glibc is None or glibc < MIN_GLIBC:
+    turned_off = "0" in (environ.get(OPT_OUT), os.environ.get(OPT_OUT))
+    if turned_off or thp != "madvise" or glibc is None or glibc < MIN_GLIBC:
         return None
     tunables = tunables_with_huge_pages(environ.get("GLIBC_TUNABLES"))
     if tunables is None:

@@ -12,6 +12,11 @@ from keras_rk import huge_pages
 CAN_RESTART = huge_pages.restart_environment({}) is not None
 
 
+@pytest.fixture(autouse=True)
+def no_opt_out(monkeypatch):
+    monkeypatch.delenv("KERAS_RK_HUGE_PAGES", raising=False)
+
+
 def clean_environment(**extra):
     env = {
         k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "KERAS_RK_HUGE_PAGES")
@@ -136,3 +141,14 @@ def test_a_failed_restart_goes_on_without_huge_pages(monkeypatch):
     monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
     monkeypatch.setattr(huge_pages, "restart_environment", lambda: {"GLIBC_TUNABLES": "x"})
     huge_pages.use_huge_pages()  # returns instead of raising
+
+
+def test_the_restart_passes_the_environment_keras_rk_was_imported_in(monkeypatch):
+    # Importing Keras sets TF_CPP_MIN_LOG_LEVEL (2, or 1 on JAX); the restarted
+    # process would take that for the user's choice and print TensorFlow's log.
+    monkeypatch.setattr(huge_pages, "_ENVIRONMENT_AT_IMPORT", {"PATH": "/bin"})
+    monkeypatch.setenv("KERAS_RK_SET_AFTER_IMPORT", "1")
+    environment = huge_pages.restart_environment(thp="madvise", glibc=(2, 36))
+    assert environment == {"PATH": "/bin", "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
+    monkeypatch.setenv("KERAS_RK_HUGE_PAGES", "0")  # but a later opt-out counts
+    assert huge_pages.restart_environment(thp="madvise", glibc=(2, 36)) is None
