@@ -11,7 +11,7 @@ takes 0.016 s on JAX (2026-11-29, 2 CPU cores, nothing else running). The pipeli
 here, ``from_tensor_slices(...).shuffle(n).batch(b)``, starts in about 0.5 ms.
 
 At one step per execution the restart is not the only cost: epochs of RK4Net at width
-900, depth 100, batch 5 (250 images, Keras's default XLA step) took 6.3, 8.0-8.5 or
+900, depth 100, batch 5 (250 images, Keras's default XLA step) took 6.2, 8.0-8.5 or
 10.25 s through Keras's pipeline, as if stalled 2 s at a time; from this dataset with
 ``tf.data``'s autotuning off (it has no parallel stage to tune) the stalls were rarer
 (2026-11-30, 2 CPU cores, nothing else running; their cause was not found).

@@ -166,9 +166,10 @@ class RKModel(keras.Model):
     0.20 against 0.23-0.26 s per epoch). On TensorFlow ``fit`` also hands small NumPy
     arrays to Keras as ``tf.data`` datasets that restart in 0.5 ms where Keras's own
     pipeline takes 7 ms per iterator, four per epoch (``keras_rk._array_datasets``;
-    depth 100: 0.166 against 0.195 s per epoch), and that stalled less often than
-    Keras's at one step per execution (width 900, batch 5: 6.2-8.1 against 6.2-10.3 s
-    per epoch of 250 images); a shuffled epoch's order is then ``tf.data``'s.
+    depth 100: 0.166 against 0.195 s per epoch), built with ``tf.data``'s autotuning
+    off, which stalled less often at one step per execution (width 900, batch 5, 7
+    epochs of 250 images: 6.2-8.1 s per epoch without it, 6.2-10.2 s with it); a
+    shuffled epoch's order is then ``tf.data``'s.
 
     Example:
 

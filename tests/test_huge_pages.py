@@ -128,9 +128,13 @@ def test_interactive_sessions_are_never_restarted(monkeypatch):
         raise AssertionError("restarted")
 
     monkeypatch.setattr(os, "execve", refuse)
+    # A restart that would help on any machine, so only the guard can stop it.
+    monkeypatch.setattr(huge_pages, "restart_environment", lambda: {"GLIBC_TUNABLES": "x"})
     monkeypatch.setattr(sys, "ps1", ">>> ", raising=False)
-    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
     huge_pages.use_huge_pages()  # returns: a restart would lose the session
+    monkeypatch.delattr(sys, "ps1")
+    with pytest.raises(AssertionError, match="restarted"):  # and without the guard it would
+        huge_pages.use_huge_pages()
 
 
 def test_a_failed_restart_goes_on_without_huge_pages(monkeypatch):
