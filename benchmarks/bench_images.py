@@ -192,7 +192,7 @@ def main(batch_sizes=(5, 128), width=900, depth=100, tableau="rk4", seconds=10.0
     print(f"backend {backend}; float32 matmul peak: numpy {numpy_peak:.1f} GFLOP/s, "
           f"{backend} {backend_peak:.1f} GFLOP/s")  # fmt: skip
     print(f"{tableau} net width {width} depth {depth}: {cost / 1e9:.3f} GFLOP per training sample")
-    print(f"huge pages: {keras_rk.huge_pages.status()} (keras_rk.huge_pages)")
+    print(f"allocator: {keras_rk.allocator.status()} (keras_rk.allocator)")
     bandwidth = memory_bandwidth(8_000_000 if quick else 81_000_000)
     traffic = bytes_per_step(width, depth)
     print(f"memory bandwidth (numpy c = a + b, all cores): {bandwidth:.1f} GB/s; "
@@ -238,9 +238,9 @@ def main(batch_sizes=(5, 128), width=900, depth=100, tableau="rk4", seconds=10.0
 
 
 if __name__ == "__main__":
-    from keras_rk.huge_pages import use_huge_pages
+    from keras_rk.allocator import tune_allocator
 
-    use_huge_pages()  # restarts with large buffers on huge pages, as keras-rk does
+    tune_allocator()  # restarts with malloc tuned for large buffers, as keras-rk does
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[5, 128])
     parser.add_argument("--width", type=int, default=900)

@@ -129,7 +129,7 @@ def main(batch_size=5, width=900, depth=100, repeats=5, seconds=10.0):
     import keras_rk
 
     print(f"RK4Net width {width} depth {depth}, batch {batch_size}, JAX, gradient='adjoint'; "
-          f"huge pages: {keras_rk.huge_pages.status()}")  # fmt: skip
+          f"allocator: {keras_rk.allocator.status()}")  # fmt: skip
     for name, value in ours.items():
         print(f"  {name:32s} {value * 1e3:7.1f} ms")
     print(f"  {'whole fit step':32s} {step * 1e3:7.1f} ms = {batch_size / step:.1f} images/s")
@@ -156,9 +156,9 @@ def main(batch_size=5, width=900, depth=100, repeats=5, seconds=10.0):
 
 
 if __name__ == "__main__":
-    from keras_rk.huge_pages import use_huge_pages
+    from keras_rk.allocator import tune_allocator
 
-    use_huge_pages()  # restarts with large buffers on huge pages, as keras-rk does
+    tune_allocator()  # restarts with malloc tuned for large buffers, as keras-rk does
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=5)
     parser.add_argument("--width", type=int, default=900)

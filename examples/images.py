@@ -156,7 +156,7 @@ def _parse(argv=None):
 
 
 if __name__ == "__main__":
-    from keras_rk.huge_pages import use_huge_pages
+    from keras_rk.allocator import tune_allocator
 
-    use_huge_pages()  # restarts with large buffers on huge pages, as keras-rk does
+    tune_allocator()  # restarts with malloc tuned for large buffers, as keras-rk does
     main(**_parse())

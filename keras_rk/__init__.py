@@ -4,9 +4,9 @@ Giesecke & Kröner, "Classification with Runge-Kutta Networks and feature space
 augmentation". This module only re-exports.
 """
 
-# Before Keras: huge_pages keeps the environment as it was, for a restart (Keras and
+# Before Keras: allocator keeps the environment as it was, for a restart (Keras and
 # TensorFlow set variables of their own when imported).
-from keras_rk import huge_pages  # noqa: F401
+from keras_rk import allocator  # noqa: F401
 from keras_rk._quiet_import import import_keras
 
 # Keras first, without TensorFlow's C++ start-up lines unless TF_CPP_MIN_LOG_LEVEL

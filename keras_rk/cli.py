@@ -296,12 +296,12 @@ def run_one(args, name: str, out: str, given_options: dict, parser) -> int:
 
 def console_main() -> None:
     """The ``keras-rk`` command: ``main`` on the command line's arguments, in a
-    process restarted with large buffers on huge pages when it trains
-    (``keras_rk.huge_pages``; ``KERAS_RK_HUGE_PAGES=0`` keeps this process)."""
+    process restarted with malloc tuned for large buffers when it trains
+    (``keras_rk.allocator``, which says how to turn it off)."""
     if sys.argv[1:2] == ["run"]:
-        from keras_rk.huge_pages import use_huge_pages
+        from keras_rk.allocator import tune_allocator
 
-        use_huge_pages()
+        tune_allocator()
     sys.exit(main())
 
 

@@ -94,7 +94,7 @@ def git_commit(directory: str | Path | None = None) -> str | None:
 @functools.cache
 def _describe(backend: str) -> dict[str, Any]:
     import keras_rk
-    from keras_rk import huge_pages
+    from keras_rk import allocator
 
     facts: dict[str, Any] = {
         "keras_rk": keras_rk.__version__,
@@ -106,7 +106,7 @@ def _describe(backend: str) -> dict[str, Any]:
         "platform": platform.platform(),
         "cpu": cpu_name(),
         "devices": devices(backend),
-        "huge_pages": huge_pages.status(),
+        "allocator": allocator.status(),
     }
     commit = git_commit()
     if commit is not None:
@@ -116,9 +116,9 @@ def _describe(backend: str) -> dict[str, Any]:
 
 def describe() -> dict[str, Any]:
     """A JSON-serialisable dict: keras_rk, keras, the backend and its library's
-    version, numpy, python, platform, cpu, devices, huge_pages (whether large
-    buffers sit on huge pages: a speed fact, ``keras_rk.huge_pages``) and, from a
-    checkout, git_commit."""
+    version, numpy, python, platform, cpu, devices, allocator (whether malloc puts
+    large buffers on huge pages and keeps freed memory: a speed fact,
+    ``keras_rk.allocator``) and, from a checkout, git_commit."""
     import keras
 
     return copy.deepcopy(_describe(keras.backend.backend()))
