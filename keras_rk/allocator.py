@@ -29,9 +29,9 @@ the process with them, running the same command line again. Measured on this
 project's 2-core CPU (JAX, RK4Net width 900, depth 100, ``fit`` steps): huge
 pages took ``benchmarks/bench_images.py --seconds 30`` from 22.4 to 33.2
 images/s at batch 5 and from 129.5 to 139.9 at batch 128; keeping freed memory
-on top took JAX from 30.6 to 40.1 images/s at batch 5 and from 145.0 to 166.0 at
-batch 128 (one run each, 2026-11-30) and Keras on PyTorch from 9.7-11.0 to
-16.2-17.6 at batch 5.
+on top took JAX from 28.9-33.6 to 39.5-39.9 images/s at batch 5 and from
+140.4-142.1 to 157.0-159.1 at batch 128 (two alternating pairs of 20-second runs,
+2026-11-30) and Keras on PyTorch from 9.7-11.0 to 16.2-17.6 at batch 5.
 
 ``keras-rk``, ``examples/images.py`` and the benchmarks call it first thing. A
 script of your own can do the same as its first statement, or be started with
