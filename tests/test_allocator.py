@@ -180,10 +180,10 @@ def test_a_script_restarts_once_with_its_arguments_gets_huge_pages_and_keeps_mem
 
 
 def test_keeping_memory_alone_needs_no_huge_pages(tmp_path):
-    lines = run_restart_script(tmp_path, KERAS_RK_HUGE_PAGES="0")
     glibc = allocator._glibc_version()
     if allocator.KEEP_MEMORY not in allocator.helpful_groups({}, "never", glibc, "jax"):
         pytest.skip("needs glibc >= 2.26")
+    lines = run_restart_script(tmp_path, KERAS_RK_HUGE_PAGES="0")
     assert lines[:2] == ["start ['--epochs', '3']"] * 2
     assert lines[3] == "tunables " + ALL_TUNABLES.removeprefix("glibc.malloc.hugetlb=1:")
     faults = [int(word) for word in lines[4].split()[1:]]
