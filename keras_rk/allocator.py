@@ -131,7 +131,8 @@ def configured_backend(environ) -> str:
     """
     if environ.get("KERAS_BACKEND"):
         return environ["KERAS_BACKEND"]
-    home = environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    user_home = environ.get("HOME") or os.path.expanduser("~")
+    home = environ.get("KERAS_HOME") or os.path.join(user_home, ".keras")
     try:
         config = json.loads((Path(home) / "keras.json").read_text(encoding="utf-8"))
         backend = config.get("backend") if isinstance(config, dict) else None

@@ -83,6 +83,9 @@ def test_the_backend_is_read_as_keras_reads_it(tmp_path):
     for broken in ("{not json", '["jax"]', '{"backend": 3}'):
         (tmp_path / "keras.json").write_text(broken)
         assert configured(home) == "tensorflow"
+    (tmp_path / "user" / ".keras").mkdir(parents=True)  # without KERAS_HOME: ~/.keras
+    (tmp_path / "user" / ".keras" / "keras.json").write_text('{"backend": "jax"}')
+    assert configured({"HOME": str(tmp_path / "user")}) == "jax"
 
 
 @pytest.mark.parametrize(
