@@ -68,6 +68,10 @@ MIN_GLIBC_TUNABLES = (2, 26)
 KEEP_MEMORY_BACKENDS = ("jax", "torch")
 HUGE_PAGES_OPT_OUT = "KERAS_RK_HUGE_PAGES"
 KEEP_MEMORY_OPT_OUT = "KERAS_RK_KEEP_MEMORY"
+# Set by the restart to the process id, which ``execve`` keeps: a process restarts at most
+# once even if something dropped GLIBC_TUNABLES on the way, while a child process (another
+# id) still decides for itself.
+RESTARTED_MARKER = "KERAS_RK_RESTARTED_PID"
 # The environment when keras_rk was imported (this module is imported before Keras):
 # importing Keras and TensorFlow sets TF_CPP_MIN_LOG_LEVEL, which a restarted process
 # would take for the user's own choice (and show TensorFlow's start-up log).
@@ -223,13 +227,16 @@ def tune_allocator() -> None:
     environment plus the tunables) when ``restart_environment`` says it helps;
     otherwise returns at once. Call it before anything else runs: the restart
     starts the program over. Interactive sessions and notebooks are never
-    restarted.
+    restarted, and a process that was restarted by it is not restarted again.
     """
     if hasattr(sys, "ps1") or sys.flags.interactive or "ipykernel" in sys.modules:
+        return
+    if os.environ.get(RESTARTED_MARKER) == str(os.getpid()):
         return
     environment = restart_environment()
     if environment is None or not sys.executable:  # an embedded interpreter
         return
+    environment[RESTARTED_MARKER] = str(os.getpid())
     sys.stdout.flush()
     sys.stderr.flush()
     try:

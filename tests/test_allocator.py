@@ -232,6 +232,24 @@ def test_interactive_sessions_are_never_restarted(monkeypatch):
         allocator.tune_allocator()
 
 
+def test_a_process_is_restarted_at_most_once(monkeypatch):
+    started_with = []
+    monkeypatch.setattr(
+        os, "execve", lambda path, argv, environment: started_with.append(environment)
+    )
+    # A restart that would help on any machine, as if the tunables had been dropped.
+    monkeypatch.setattr(allocator, "restart_environment", lambda: {"GLIBC_TUNABLES": "x"})
+    monkeypatch.delenv(allocator.RESTARTED_MARKER, raising=False)
+    allocator.tune_allocator()
+    assert started_with == [{"GLIBC_TUNABLES": "x", allocator.RESTARTED_MARKER: str(os.getpid())}]
+    monkeypatch.setenv(allocator.RESTARTED_MARKER, str(os.getpid()))  # this process, restarted
+    allocator.tune_allocator()
+    assert len(started_with) == 1
+    monkeypatch.setenv(allocator.RESTARTED_MARKER, str(os.getpid() + 1))  # inherited by a child
+    allocator.tune_allocator()
+    assert len(started_with) == 2
+
+
 def test_a_failed_restart_goes_on_with_mallocs_defaults(monkeypatch):
     def fail(*args):
         raise PermissionError("exec refused")
