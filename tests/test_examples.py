@@ -109,6 +109,46 @@ def test_step_parts_benchmark_small():
     assert result.get("bound_ms", 1.0) > 0
 
 
+def test_profile_timeline_lists_loops_and_ops_that_ran_once():
+    timeline = load("benchmarks/profile_step.py").timeline
+    ms = 10**9  # the trace's picoseconds per millisecond
+    events = [("a", 0, 1, "while.3"), ("a", 1 * ms, 2 * ms, "ynn_fusion"),
+              ("b", 3 * ms, 2 * ms, "ynn_fusion"), ("a", 10 * ms, 5 * ms, "dot_general.2"),
+              ("b", 16 * ms, ms // 10, "small_fusion"), ("b", 17 * ms, 4 * ms, "adam_fusion"),
+              ("a", 12 * ms, 3 * ms, "ThunkExecutor::Execute")]  # fmt: skip
+    rows = timeline(sorted(events, key=lambda e: e[1]), 0, 21 * ms, min_ms=0.5)
+    # the loop lasts until the next row; a loop body's op (ran twice), a short op and
+    # the runtime's wrapper are left out
+    assert rows == [[0.0, 10.0, "a", "while.3"], [10.0, 5.0, "a", "dot_general.2"],
+                    [17.0, 4.0, "b", "adam_fusion"]]  # fmt: skip
+
+
+def test_profile_busy_time_counts_nested_events_once():
+    outermost = load("benchmarks/profile_step.py")._outermost
+    events = [("a", 0, 10, "x"), ("a", 2, 3, "nested"), ("a", 8, 6, "overlaps"),
+              ("b", 0, 4, "y"), ("a", 20, 1, "later")]  # fmt: skip
+    assert outermost(events) == {"a": 14 + 1, "b": 4}
+
+
+def test_profile_step_traces_a_small_step(tmp_path):
+    if keras.backend.backend() != "jax":
+        pytest.skip("the step is traced with jax.profiler")
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/profile_step.py"), "--width", "800", "--depth",
+         "2", "--batch-size", "4", "--steps", "2", "--min-ms", "0"],
+        capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "the traced step's timeline" in result.stdout
+    assert " while" in result.stdout  # the compiled step loops were seen, by name
+    assert "busy over the traced step" in result.stdout
+
+
 def test_flops_per_sample_of_the_paper_network():
     # 3 x 2 x (100 x 4 x 900^2 + 784 x 900 + 900 x 10) = 1.948e9: the issue's
     # "about 1.9 GFLOP" per training sample.
