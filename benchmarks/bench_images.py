@@ -10,8 +10,9 @@ cost of one training sample is computed from the model's sizes.
 
 Each batch size is timed with both gradients of ``RKBlock`` ('autodiff', the
 backend differentiating the step loop, and 'adjoint', the hand-written reverse
-sweep of ``keras_rk.adjoint_gradient``), alternately in the same process, and the
-ratio is printed.
+sweep of ``keras_rk.adjoint_gradient``; or those of ``--gradients``) and with the
+paper-style PyTorch loop, in the same process and in alternating turns
+(``--rounds``), so that every ratio printed compares runs of the same minutes.
 
 The paper's own PyTorch code trains 6.6 images/s at batch 5 and 42 images/s at
 batch 128 on our 2-core CPU (see docs/images.md).
@@ -106,12 +107,15 @@ def matmul_peak(size=2048, repeats=5):
     return numpy_peak, backend_peak
 
 
-def images_per_second(
-    batch_size, *, width=900, depth=100, tableau="rk4", seconds=10.0, steps_per_execution=1,
+PAPER = "paper-style"  # the baseline's key among the trainers timed together
+
+
+def keras_epochs(
+    batch_size, *, width=900, depth=100, tableau="rk4", steps_per_execution=1,
     jit_compile="auto", seed=0, gradient="autodiff",
 ):  # fmt: skip
-    """Training throughput: compiles with one epoch, then times whole epochs of
-    ``fit`` until ``seconds`` have passed."""
+    """A function that trains one more epoch of keras-rk's ``fit`` (about 250 images)
+    and returns how many images it saw; the model is built and compiled first."""
     import keras
 
     import keras_rk
@@ -133,20 +137,18 @@ def images_per_second(
     y = rng.integers(0, 10, num_batches * batch_size)
     model.fit(x[: 2 * steps_per_execution * batch_size], y[: 2 * steps_per_execution * batch_size],
               batch_size=batch_size, epochs=1, verbose=0)  # fmt: skip
-    done, start = 0, time.perf_counter()
-    while True:
+
+    def epoch():
         model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0, shuffle=False)
-        done += len(x)
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            return done / elapsed
+        return len(x)
+
+    return epoch
 
 
-def paper_style_images_per_second(
-    batch_size, *, width=900, depth=100, seconds=10.0, seed=0, threads=None
-):
+def paper_style_epochs(batch_size, *, width=900, depth=100, seed=0, threads=None):
     """The same training, RK4 only, as the paper's PyTorch code runs it (eager, one
-    nn.Linear per layer; ``paper_style.py``); None when torch is not installed.
+    nn.Linear per layer; ``paper_style.py``), as a function that trains one more
+    epoch and returns its number of images; None when torch is not installed.
     `threads` sets PyTorch's intra-op threads: on a busy 2-core machine its default
     two threads made this loop 13x slower (0.8 against 10.4 images/s at batch 5,
     2026-11-29), which would flatter every ratio against it."""
@@ -167,23 +169,63 @@ def paper_style_images_per_second(
     y = torch.tensor(rng.integers(0, 10, num_batches * batch_size))
     batches = [(x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, len(x), batch_size)]
     train_epoch(model, optimizer, batches[:2])  # warm-up
-    done, elapsed = 0, 0.0
-    while elapsed < seconds:
-        elapsed += train_epoch(model, optimizer, batches)
-        done += len(x)
-    return done / elapsed
+
+    def epoch():
+        train_epoch(model, optimizer, batches)
+        return len(x)
+
+    return epoch
+
+
+def timed_alternately(epochs, seconds, rounds=1):
+    """Images per second of each trainer in `epochs` ({name: epoch function}).
+
+    Each gets `seconds` in all, in `rounds` turns taken one after another (A, B,
+    A, B, ...), each turn whole epochs until its share of the time has passed. This
+    machine's speed moves within minutes (memory-bound work ran 1.7x slower from
+    one set of runs to the next, 2026-11-30), so trainers compared in a ratio
+    should share the same minutes: with one round each would have its own.
+    """
+    done = dict.fromkeys(epochs, 0)
+    spent = dict.fromkeys(epochs, 0.0)
+    for _ in range(rounds):
+        for name, epoch in epochs.items():
+            start = time.perf_counter()
+            while True:
+                done[name] += epoch()
+                elapsed = time.perf_counter() - start
+                if elapsed >= seconds / rounds:
+                    break
+            spent[name] += elapsed
+    return {name: done[name] / spent[name] for name in epochs}
+
+
+def images_per_second(batch_size, *, seconds=10.0, **settings):
+    """Training throughput of keras-rk alone (``keras_epochs``' settings): compiles
+    with a short fit, then times whole epochs until ``seconds`` have passed."""
+    epoch = keras_epochs(batch_size, **settings)
+    return timed_alternately({"keras": epoch}, seconds)["keras"]
+
+
+def paper_style_images_per_second(batch_size, *, seconds=10.0, **settings):
+    """Throughput of the paper-style PyTorch loop alone; None without torch."""
+    epoch = paper_style_epochs(batch_size, **settings)
+    return None if epoch is None else timed_alternately({"paper": epoch}, seconds)["paper"]
 
 
 def main(batch_sizes=(5, 128), width=900, depth=100, tableau="rk4", seconds=10.0,
          steps_per_execution=1, jit_compile="auto", gradients=("autodiff", "adjoint"),
-         baseline=True, quick=False, torch_threads=None):  # fmt: skip
-    """Returns {'peak_gflops': ..., 'rows': [{batch_size, gradient, images_per_second, ...}]}."""
+         baseline=True, quick=False, torch_threads=None, rounds=5):  # fmt: skip
+    """Returns {'peak_gflops': ..., 'rows': [{batch_size, gradient, images_per_second, ...}]}.
+
+    At each batch size every gradient and the paper-style loop get `seconds`, in
+    `rounds` alternating turns (``timed_alternately``)."""
     import keras
 
     import keras_rk
 
     if quick:
-        width, depth, seconds, batch_sizes = 800, 2, 0.5, (5,)
+        width, depth, seconds, batch_sizes, rounds = 800, 2, 0.5, (5,), 1
     num_stages = keras_rk.get_tableau(tableau).num_stages
     cost = flops_per_sample(width, depth, num_stages)
     numpy_peak, backend_peak = matmul_peak(512 if quick else 2048)
@@ -198,17 +240,24 @@ def main(batch_sizes=(5, 128), width=900, depth=100, tableau="rk4", seconds=10.0
     print(f"memory bandwidth (numpy c = a + b, all cores): {bandwidth:.1f} GB/s; "
           f"a training step moves at least {traffic / 1e9:.2f} GB, so at most "
           f"{bandwidth * 1e9 / traffic:.2f} steps/s at any batch size")  # fmt: skip
+    print(f"each row below: {seconds:g} s of training in {rounds} turns, alternating with the "
+          f"other rows of its batch size")  # fmt: skip
     print(f"{'batch':>6} {'gradient':>9} {'images/s':>9} {'GFLOP/s':>8} {'of peak':>8}")
     rows = []
     for batch_size in batch_sizes:
-        speeds = {}
-        for gradient in gradients:
-            speed = images_per_second(
-                batch_size, width=width, depth=depth, tableau=tableau, seconds=seconds,
-                steps_per_execution=steps_per_execution, jit_compile=jit_compile,
-                gradient=gradient,
-            )  # fmt: skip
-            speeds[gradient] = speed
+        settings = dict(width=width, depth=depth, tableau=tableau, jit_compile=jit_compile,
+                        steps_per_execution=steps_per_execution)  # fmt: skip
+        epochs = {gradient: keras_epochs(batch_size, gradient=gradient, **settings)
+                  for gradient in gradients}  # fmt: skip
+        if baseline and tableau == "rk4":
+            paper_epochs = paper_style_epochs(
+                batch_size, width=width, depth=depth, threads=torch_threads
+            )
+            if paper_epochs is not None:
+                epochs[PAPER] = paper_epochs
+        speeds = timed_alternately(epochs, seconds, rounds)
+        paper = speeds.pop(PAPER, None)
+        for gradient, speed in speeds.items():
             gflops = speed * cost / 1e9
             rows.append({"batch_size": batch_size, "gradient": gradient,
                          "images_per_second": speed, "gflops": gflops,
@@ -219,17 +268,13 @@ def main(batch_sizes=(5, 128), width=900, depth=100, tableau="rk4", seconds=10.0
             if other in speeds and "autodiff" in speeds:
                 ratio = speeds[other] / speeds["autodiff"]
                 print(f"{batch_size:6d} {other} / autodiff: {ratio:.2f}x", flush=True)
-        paper = None
-        if baseline and tableau == "rk4":
-            paper = paper_style_images_per_second(
-                batch_size, width=width, depth=depth, seconds=seconds, threads=torch_threads
-            )
         if paper is not None:
             best = max(speeds.values())
             rows.append({"batch_size": batch_size, "gradient": "paper-style pytorch",
                          "images_per_second": paper})  # fmt: skip
             print(f"{batch_size:6d} paper-style PyTorch eager: {paper:.1f} images/s; "
                   f"fastest here / it: {best / paper:.2f}x", flush=True)  # fmt: skip
+        del epochs  # free this batch size's models before the next one's
         bound = min(batch_size * bandwidth * 1e9 / traffic, peak * 1e9 / cost)
         print(f"{batch_size:6d} roofline (memory and matmul peak): {bound:.1f} images/s",
               flush=True)  # fmt: skip
@@ -264,6 +309,10 @@ if __name__ == "__main__":
         help="skip the paper-style PyTorch loop timed in the same process",
     )  # fmt: skip
     parser.add_argument("--torch-threads", type=int, help="PyTorch threads of the baseline")
+    parser.add_argument(
+        "--rounds", type=int, default=5,
+        help="turns each trainer gets, alternating, within its --seconds (1: one after another)",
+    )  # fmt: skip
     parser.add_argument("--quick", action="store_true")
     args = vars(parser.parse_args())
     args["batch_sizes"] = tuple(args["batch_sizes"])

@@ -1,6 +1,7 @@
 """Each example and the image benchmark run with --quick."""
 
 import importlib.util
+import time
 from pathlib import Path
 
 import keras
@@ -147,6 +148,24 @@ def test_profile_step_traces_a_small_step(tmp_path):
     assert "the traced step's timeline" in result.stdout
     assert " while" in result.stdout  # the compiled step loops were seen, by name
     assert "busy over the traced step" in result.stdout
+
+
+def test_benchmark_trainers_take_turns():
+    timed_alternately = load("benchmarks/bench_images.py").timed_alternately
+    calls = []
+
+    def trainer(name, images):
+        def epoch():
+            calls.append(name)
+            time.sleep(0.005)
+            return images
+
+        return epoch
+
+    speeds = timed_alternately({"a": trainer("a", 10), "b": trainer("b", 20)}, 0.02, rounds=2)
+    turns = [name for i, name in enumerate(calls) if i == 0 or calls[i - 1] != name]
+    assert turns == ["a", "b", "a", "b"]  # each trainer's share, in alternating turns
+    assert 0 < speeds["a"] < speeds["b"] <= 20 / 0.005
 
 
 def test_flops_per_sample_of_the_paper_network():
