@@ -186,6 +186,8 @@ def timed_alternately(epochs, seconds, rounds=1):
     one set of runs to the next, 2026-11-30), so trainers compared in a ratio
     should share the same minutes: with one round each would have its own.
     """
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"`rounds` must be a positive integer. Received: rounds={rounds!r}")
     done = dict.fromkeys(epochs, 0)
     spent = dict.fromkeys(epochs, 0.0)
     for _ in range(rounds):

@@ -166,6 +166,8 @@ def test_benchmark_trainers_take_turns():
     turns = [name for i, name in enumerate(calls) if i == 0 or calls[i - 1] != name]
     assert turns == ["a", "b", "a", "b"]  # each trainer's share, in alternating turns
     assert 0 < speeds["a"] < speeds["b"] <= 20 / 0.005
+    with pytest.raises(ValueError, match=r"rounds=0"):
+        timed_alternately({"a": trainer("a", 10)}, 0.01, rounds=0)
 
 
 def test_flops_per_sample_of_the_paper_network():
