@@ -4,8 +4,8 @@
 of ``model.train_step`` (compiled and with its state donated, as ``fit`` runs it)
 with ``jax.profiler`` and prints what XLA's CPU runtime did:
 
-- one step's timeline: each loop (from its start to the next large op) and
-  every op of at least ``--min-ms``, with the thread that ran it;
+- one step's timeline: each loop (from its start to the next row) and every op
+  of at least ``--min-ms`` that ran once, with the thread that ran it;
 - how busy each of XLA's threads was during that step;
 - the ops that took longest in it, summed over the threads.
 
@@ -69,7 +69,13 @@ def compiled_step(batch_size, width, depth, gradient, seed=0):
 
 def read_events(trace_dir):
     """[(thread, start ps, duration ps, name)] of XLA's thread-pool lines, by start."""
-    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+    try:
+        from tensorflow.tsl.profiler.protobuf import xplane_pb2
+    except ImportError as error:  # the module has moved between TensorFlow releases
+        raise ImportError(
+            "profile_step.py reads jax.profiler's trace with TensorFlow's "
+            "tensorflow.tsl.profiler.protobuf.xplane_pb2, which this TensorFlow lacks"
+        ) from error
 
     paths = glob.glob(os.path.join(trace_dir, "**", "*.xplane.pb"), recursive=True)
     if not paths:
