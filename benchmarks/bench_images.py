@@ -177,6 +177,12 @@ def paper_style_epochs(batch_size, *, width=900, depth=100, seed=0, threads=None
     return epoch
 
 
+def check_rounds(rounds):
+    """Raises ValueError naming `rounds` unless it is a positive integer."""
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"`rounds` must be a positive integer. Received: rounds={rounds!r}")
+
+
 def timed_alternately(epochs, seconds, rounds=1):
     """Images per second of each trainer in `epochs` ({name: epoch function}).
 
@@ -186,8 +192,7 @@ def timed_alternately(epochs, seconds, rounds=1):
     one set of runs to the next, 2026-11-30), so trainers compared in a ratio
     should share the same minutes: with one round each would have its own.
     """
-    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
-        raise ValueError(f"`rounds` must be a positive integer. Received: rounds={rounds!r}")
+    check_rounds(rounds)
     done = dict.fromkeys(epochs, 0)
     spent = dict.fromkeys(epochs, 0.0)
     for _ in range(rounds):
@@ -226,6 +231,7 @@ def main(batch_sizes=(5, 128), width=900, depth=100, tableau="rk4", seconds=10.0
 
     import keras_rk
 
+    check_rounds(rounds)  # before minutes of building and compiling
     if quick:
         width, depth, seconds, batch_sizes, rounds = 800, 2, 0.5, (5,), 1
     num_stages = keras_rk.get_tableau(tableau).num_stages

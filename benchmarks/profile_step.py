@@ -12,8 +12,8 @@ with ``jax.profiler`` and prints what XLA's CPU runtime did:
     KERAS_BACKEND=jax python benchmarks/profile_step.py --batch-size 5
 
 XLA names its ops only with ``--xla_cpu_enable_xprof_traceme=true``, which this
-script adds to ``XLA_FLAGS`` before JAX starts. The trace is read with
-TensorFlow's protocol buffer of the profiler's ``XSpace`` (TensorFlow is a
+script adds to ``XLA_FLAGS`` before JAX starts (``ask_xla_for_op_names``). The
+trace is read with TensorFlow's protocol buffer of the profiler's ``XSpace`` (TensorFlow is a
 keras-rk dependency). On 2026-11-30 at batch 5 it showed the forward loop (52 ms),
 the reverse loop (53 ms), the kernel-gradient product (22 ms, on one of the two
 threads) and Keras's Adam (three fusions over the 324 MB arrays, 62 ms)
@@ -32,13 +32,35 @@ import time
 import numpy as np
 
 TRACEME_FLAG = "--xla_cpu_enable_xprof_traceme=true"
-if TRACEME_FLAG not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + TRACEME_FLAG).strip()
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 # XLA's per-op events sit on its thread-pool lines; events named so are its
 # runtime's wrappers around them and zero-length markers, not ops.
 NOT_OPS = ("ThunkExecutor::", "SlinkyThreadPool::", "ThreadpoolListener::", "end: ")
+
+
+def ask_xla_for_op_names():
+    """Adds ``TRACEME_FLAG`` to ``XLA_FLAGS``; it takes effect only if JAX has not
+    started its CPU backend yet. Run as a script, not at import, so that a test
+    importing this module leaves the environment as it was."""
+    if TRACEME_FLAG not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + TRACEME_FLAG).strip()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def positive_int(text):
+    """argparse type: an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def non_negative_float(text):
+    """argparse type: a number of at least 0."""
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
 
 
 def compiled_step(batch_size, width, depth, gradient, seed=0):
@@ -180,6 +202,7 @@ def _outermost(events):
 
 
 if __name__ == "__main__":
+    ask_xla_for_op_names()
     from keras_rk.allocator import tune_allocator
 
     tune_allocator()  # restarts with malloc tuned for large buffers, as keras-rk does
@@ -188,11 +211,11 @@ if __name__ == "__main__":
     if keras.backend.backend() != "jax":
         raise SystemExit("run with KERAS_BACKEND=jax: the step is traced with jax.profiler")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch-size", type=int, default=5)
-    parser.add_argument("--width", type=int, default=900)
-    parser.add_argument("--depth", type=int, default=100)
+    parser.add_argument("--batch-size", type=positive_int, default=5)
+    parser.add_argument("--width", type=positive_int, default=900)
+    parser.add_argument("--depth", type=positive_int, default=100)
     parser.add_argument("--gradient", default="auto", choices=["auto", "autodiff", "adjoint"])
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--min-ms", type=float, default=0.5)
-    parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--steps", type=positive_int, default=5)
+    parser.add_argument("--min-ms", type=non_negative_float, default=0.5)
+    parser.add_argument("--top", type=positive_int, default=15)
     profile(**vars(parser.parse_args()))

@@ -1,6 +1,9 @@
 """Each example and the image benchmark run with --quick."""
 
 import importlib.util
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -131,13 +134,26 @@ def test_profile_busy_time_counts_nested_events_once():
     assert outermost(events) == {"a": 14 + 1, "b": 4}
 
 
+def test_profile_step_leaves_the_environment_alone_on_import(monkeypatch):
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    module = load("benchmarks/profile_step.py")
+    assert "XLA_FLAGS" not in os.environ  # only the script asks for op names
+    module.ask_xla_for_op_names()
+    assert os.environ["XLA_FLAGS"] == module.TRACEME_FLAG
+
+
+def test_profile_step_refuses_bad_arguments_by_name():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/profile_step.py"), "--steps", "0"],
+        capture_output=True, text=True, env={**os.environ, "KERAS_BACKEND": "jax"}, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--steps" in result.stderr and "expected a positive integer, got '0'" in result.stderr
+
+
 def test_profile_step_traces_a_small_step(tmp_path):
     if keras.backend.backend() != "jax":
         pytest.skip("the step is traced with jax.profiler")
-    import os
-    import subprocess
-    import sys
-
     env = {**os.environ, "KERAS_BACKEND": "jax"}
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks/profile_step.py"), "--width", "800", "--depth",
@@ -169,6 +185,9 @@ def test_benchmark_trainers_take_turns():
     assert 0 < speeds["a"] <= 10 / 0.005 and 0 < speeds["b"] <= 20 / 0.005
     with pytest.raises(ValueError, match=r"rounds=0"):
         timed_alternately({"a": trainer("a", 10)}, 0.01, rounds=0)
+    # main refuses it before building any model
+    with pytest.raises(ValueError, match=r"rounds=0"):
+        load("benchmarks/bench_images.py").main(quick=True, rounds=0)
 
 
 def test_flops_per_sample_of_the_paper_network():
