@@ -113,18 +113,27 @@ def test_step_parts_benchmark_small():
     assert result.get("bound_ms", 1.0) > 0
 
 
-def test_profile_timeline_lists_loops_and_ops_that_ran_once():
-    timeline = load("benchmarks/profile_step.py").timeline
+def test_profile_timeline_lists_loops_ops_that_ran_once_and_unnamed_spans():
+    module = load("benchmarks/profile_step.py")
     ms = 10**9  # the trace's picoseconds per millisecond
-    events = [("a", 0, 1, "while.3"), ("a", 1 * ms, 2 * ms, "ynn_fusion"),
-              ("b", 3 * ms, 2 * ms, "ynn_fusion"), ("a", 10 * ms, 5 * ms, "dot_general.2"),
-              ("b", 16 * ms, ms // 10, "small_fusion"), ("b", 17 * ms, 4 * ms, "adam_fusion"),
-              ("a", 12 * ms, 3 * ms, "ThunkExecutor::Execute")]  # fmt: skip
-    rows = timeline(sorted(events, key=lambda e: e[1]), 0, 21 * ms, min_ms=0.5)
+    events = [("a", 0, 1, "while.3"), ("a", ms // 10, 2 * ms, "ynn_fusion"),
+              ("b", 21 * ms // 10, 29 * ms // 10, "ynn_fusion"), ("a", 5 * ms, 5 * ms, "dot_general.2"),
+              ("a", 12 * ms, 3 * ms, "ThunkExecutor::Execute"), ("b", 12 * ms, ms // 10, "small_fusion"),
+              ("b", 121 * ms // 10, 4 * ms, "adam_fusion")]  # fmt: skip
+    rows = module.timeline(sorted(events, key=lambda e: e[1]), 0, 161 * ms // 10, min_ms=0.5)
     # the loop lasts until the next row; a loop body's op (ran twice), a short op and
-    # the runtime's wrapper are left out
-    assert rows == [[0.0, 10.0, "a", "while.3"], [10.0, 5.0, "a", "dot_general.2"],
-                    [17.0, 4.0, "b", "adam_fusion"]]  # fmt: skip
+    # the runtime's wrapper are left out; 10-12 ms no named op ran (a product's tasks)
+    assert rows == [[0.0, 5.0, "a", "while.3"], [5.0, 5.0, "a", "dot_general.2"],
+                    [10.0, 2.0, "", module.NO_NAMED_OP], [12.1, 4.0, "b", "adam_fusion"]]  # fmt: skip
+
+
+def test_profile_pool_task_time_pairs_region_markers_within_the_step():
+    pool_task_time = load("benchmarks/profile_step.py").pool_task_time
+    start, stop = "ThreadpoolListener::StartRegion", "ThreadpoolListener::StopRegion"
+    events = [("a", 0, 0, start), ("a", 4, 0, stop), ("b", 5, 0, start), ("a", 6, 0, start),
+              ("b", 7, 0, "ThreadpoolListener::Record"), ("b", 9, 0, stop), ("a", 30, 0, stop)]  # fmt: skip
+    # the step is 2..20: thread a's first task counts from 2, its second until 20
+    assert pool_task_time(events, 2, 20) == {"a": 2 + 14, "b": 4}
 
 
 def test_profile_busy_time_counts_nested_events_once():
@@ -152,9 +161,9 @@ def test_profile_step_refuses_bad_arguments_by_name():
 
 
 def test_profile_step_traces_a_small_step(tmp_path):
-    if keras.backend.backend() != "jax":
-        pytest.skip("the step is traced with jax.profiler")
-    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    if keras.backend.backend() not in ("jax", "tensorflow"):
+        pytest.skip("the step is traced with jax.profiler or TensorFlow's profiler")
+    env = {**os.environ, "KERAS_BACKEND": keras.backend.backend()}
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks/profile_step.py"), "--width", "800", "--depth",
          "2", "--batch-size", "4", "--steps", "2", "--min-ms", "0"],
@@ -163,7 +172,16 @@ def test_profile_step_traces_a_small_step(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "the traced step's timeline" in result.stdout
     assert " while" in result.stdout  # the compiled step loops were seen, by name
-    assert "busy over the traced step" in result.stdout
+    assert "in thread-pool tasks" in result.stdout
+
+
+def test_profile_step_refuses_a_backend_without_xla_steps():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/profile_step.py")],
+        capture_output=True, text=True, env={**os.environ, "KERAS_BACKEND": "torch"}, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "KERAS_BACKEND is 'torch'" in result.stderr
 
 
 def test_benchmark_trainers_take_turns():
