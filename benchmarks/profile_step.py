@@ -26,7 +26,7 @@ at batch 5 a step on either backend is the forward loop (33 ms), the reverse loo
 (50-52), the kernel-gradient product (22 ms named, then 5 ms of its unnamed tasks)
 and Keras's Adam (three fusions over the 324 MB arrays, 60 ms); at batch 128 the
 product's unnamed tasks run 330 ms after its named event ends. The threads spend
-33-54 % of a step in named ops but 93-98 % in their pool's tasks: the named ops run
+24-72 % of a step in named ops but 93-98 % in their pool's tasks: the named ops run
 one at a time, the threads are not idle.
 """
 
@@ -53,8 +53,8 @@ NO_NAMED_OP = "(no named op: pool tasks, or idle)"
 
 
 def ask_xla_for_op_names():
-    """Adds ``TRACEME_FLAG`` to ``XLA_FLAGS``; it takes effect only if JAX has not
-    started its CPU backend yet. Run as a script, not at import, so that a test
+    """Adds ``TRACEME_FLAG`` to ``XLA_FLAGS``; it takes effect only if JAX or TensorFlow
+    has not started XLA's CPU backend yet. Run as a script, not at import, so that a test
     importing this module leaves the environment as it was."""
     if TRACEME_FLAG not in os.environ.get("XLA_FLAGS", ""):
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + TRACEME_FLAG).strip()
@@ -171,9 +171,9 @@ def timeline(events, start, end, min_ms):
     least `min_ms` that ran once (an op that ran more than once is a loop body's),
     and the spans of at least `min_ms` outside the loops in which no named op ran
     on any thread (thread ``""``, op ``NO_NAMED_OP``). A loop's own event covers
-    only its launch; it lasts until the next row. An op's event ends when the thread that
-    started it is done: a product's tasks on the other threads of Eigen's pool
-    have no name and may run on after it, in such a span."""
+    only its launch; it lasts until the next row. An op's event ends when the
+    thread that started it is done: a product's tasks on the other threads of
+    Eigen's pool have no name and may run on after it, in such a span."""
     runs = collections.Counter(name for _, _, _, name in events)
     rows, covered, last_end = [], [], start
     for thread, at, duration, name in events:
@@ -212,8 +212,9 @@ def pool_task_time(events, start, end):
 
 
 def profile(batch_size=5, width=900, depth=100, gradient="auto", steps=5, min_ms=0.5, top=15):
-    """Times `steps` compiled steps, then traces one and prints its timeline, how busy
-    each thread was and its longest ops; returns them (times in ms)."""
+    """Times `steps` compiled steps, then traces one and prints its timeline, each
+    thread's share of it in named ops and in pool tasks, and its longest ops;
+    returns them (times in ms, shares as fractions)."""
     run = training_step(batch_size, width, depth, gradient)
     for _ in range(2):  # compile, then one warm step
         run()
