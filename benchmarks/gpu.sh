@@ -2,16 +2,21 @@
 # Speed of keras-rk on a GPU with the JAX backend, as one short prepared run.
 #
 # For a machine that has JAX (with its GPU plugin) but not Keras: the wheels Keras
-# needs are carried in .whl/ (fill it here with benchmarks/gpu_wheels.sh) and
-# installed into /tmp/site without an index. Prints images/s of RK4Net width 900,
-# depth 100 at batch 5 and 128 (benchmarks/bench_images.py) and s/epoch of the
-# point setting (width 16, depth 100, batch 5; benchmarks/bench_points.py, beside
-# the hand-written JAX loop), and writes every output under "$OUT".
+# needs are carried in .whl/ (fill it here with benchmarks/gpu_wheels.sh; another
+# folder with GPU_BENCH_WHEELS) and installed into /tmp/site without an index.
+# Prints images/s of RK4Net width 900, depth 100 at batch 5 and 128
+# (benchmarks/bench_images.py) and s/epoch of the point setting (width 16, depth
+# 100, batch 5; benchmarks/bench_points.py, beside the hand-written JAX loop), and
+# writes every output under "$OUT".
 #
 #     OUT=/tmp/gpu-out bash benchmarks/gpu.sh            # about 5 minutes
 #     GPU_BENCH_QUICK=1 OUT=/tmp/gpu-out bash benchmarks/gpu.sh   # tiny sizes, any machine
 #
-# PyTorch rows (the paper-style baseline) run only where torch is installed.
+# PyTorch rows (the paper-style baseline) run only where torch is installed, and
+# on the machine's CPU cores: the baseline is the paper's code as it runs here.
+# tests/test_examples.py runs the quick sizes with no wheels folder; on 2026-11-30
+# the quick run also passed in a fresh virtual environment with JAX and PyTorch and
+# without TensorFlow, from the wheels of `PYTHON_VERSION=311 gpu_wheels.sh`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-/tmp/keras-rk-gpu}"
@@ -19,11 +24,12 @@ mkdir -p "$OUT"
 export KERAS_BACKEND=jax
 export TF_CPP_MIN_LOG_LEVEL=3
 
-if compgen -G ".whl/*.whl" >/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
+wheels="${GPU_BENCH_WHEELS:-.whl}"
+if compgen -G "$wheels/*.whl" >/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site "$wheels"/*.whl
   export PYTHONPATH="/tmp/site:$PWD"
 else
-  echo "no .whl/ folder: using the Keras this Python already has" | tee "$OUT/setup.txt"
+  echo "no wheels in $wheels/: using the Keras this Python already has" | tee "$OUT/setup.txt"
   export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 fi
 

@@ -184,6 +184,23 @@ def test_profile_step_refuses_a_backend_without_xla_steps():
     assert "KERAS_BACKEND is 'torch'" in result.stderr
 
 
+def test_gpu_script_runs_its_quick_sizes_on_any_machine(tmp_path):
+    if keras.backend.backend() != "jax":
+        pytest.skip("benchmarks/gpu.sh runs the JAX backend")
+    out = tmp_path / "out"
+    env = {**os.environ, "GPU_BENCH_QUICK": "1", "OUT": str(out),
+           "GPU_BENCH_WHEELS": str(tmp_path / "no-wheels"),  # this Python's Keras
+           "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}  # fmt: skip
+    result = subprocess.run(["bash", str(ROOT / "benchmarks/gpu.sh")], capture_output=True,
+                            text=True, env=env, timeout=900)  # fmt: skip
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    summary = (out / "summary.txt").read_text()
+    assert "images: batch 5, gradient adjoint:" in summary
+    assert "points: keras-rk jax, compile()" in summary
+    written = {path.name for path in out.iterdir()}
+    assert {"devices.txt", "bench_images.txt", "bench_points.txt", "summary.txt"} <= written
+
+
 def test_benchmark_trainers_take_turns():
     timed_alternately = load("benchmarks/bench_images.py").timed_alternately
     calls = []
