@@ -11,8 +11,12 @@ cost of one training sample is computed from the model's sizes.
 Each batch size is timed with both gradients of ``RKBlock`` ('autodiff', the
 backend differentiating the step loop, and 'adjoint', the hand-written reverse
 sweep of ``keras_rk.adjoint_gradient``; or those of ``--gradients``) and with the
-paper-style PyTorch loop, in the same process and in alternating turns
-(``--rounds``), so that every ratio printed compares runs of the same minutes.
+paper-style PyTorch loop, all in alternating turns (``--rounds``), so that every
+ratio printed compares runs of the same minutes. The paper-style loop runs twice:
+in a process of its own with glibc's malloc defaults, as the paper's code runs for
+its users (the ratios against the targets are against this one), and in this
+process, where it gets the malloc tuning that keras-rk restarts with. Until
+2026-11-30 19:40 UTC only the second ran.
 
 The paper's own PyTorch code trains 6.6 images/s at batch 5 and 42 images/s at
 batch 128 on our 2-core CPU (see docs/images.md).
@@ -21,7 +25,10 @@ batch 128 on our 2-core CPU (see docs/images.md).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.util
 import os
+import subprocess
 import sys
 import time
 
@@ -107,7 +114,10 @@ def matmul_peak(size=2048, repeats=5):
     return numpy_peak, backend_peak
 
 
-PAPER = "paper-style"  # the baseline's key among the trainers timed together
+# The baselines' keys among the trainers timed together: the paper-style loop in a
+# process of its own (the one the ratios are of) and in this one.
+PAPER = "paper-style"
+PAPER_HERE = "paper-style, this process"
 
 
 def keras_epochs(
@@ -147,34 +157,69 @@ def keras_epochs(
 
 def paper_style_epochs(batch_size, *, width=900, depth=100, seed=0, threads=None):
     """The same training, RK4 only, as the paper's PyTorch code runs it (eager, one
-    nn.Linear per layer; ``paper_style.py``), as a function that trains one more
-    epoch and returns its number of images; None when torch is not installed.
-    `threads` sets PyTorch's intra-op threads: on a busy 2-core machine its default
-    two threads made this loop 13x slower (0.8 against 10.4 images/s at batch 5,
-    2026-11-29), which would flatter every ratio against it."""
-    try:
-        import torch
-    except ImportError:
+    nn.Linear per layer; ``paper_style.py``), in this process, as a function that
+    trains one more epoch and returns its number of images; None when torch is not
+    installed. `threads` sets PyTorch's intra-op threads: on a busy 2-core machine
+    its default two threads made this loop 13x slower (0.8 against 10.4 images/s at
+    batch 5, 2026-11-29), which would flatter every ratio against it."""
+    if importlib.util.find_spec("torch") is None:
         return None
-    if threads:
-        torch.set_num_threads(threads)
-    from paper_style import adam, rk4_net, train_epoch
+    from paper_style import image_epochs
 
-    torch.manual_seed(seed)
-    model = rk4_net(depth, width, 784, 10)
-    optimizer = adam(model)
-    rng = np.random.default_rng(seed)
-    num_batches = max(2, int(np.ceil(250 / batch_size)))
-    x = torch.tensor(rng.random((num_batches * batch_size, 784), dtype=np.float32))
-    y = torch.tensor(rng.integers(0, 10, num_batches * batch_size))
-    batches = [(x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, len(x), batch_size)]
-    train_epoch(model, optimizer, batches[:2])  # warm-up
+    return image_epochs(batch_size, width=width, depth=depth, seed=seed, threads=threads)
 
-    def epoch():
-        train_epoch(model, optimizer, batches)
-        return len(x)
 
-    return epoch
+def malloc_defaults_environment(environ):
+    """`environ` without glibc's tunables and keras-rk's restart marker: a process
+    started with it runs malloc with glibc's defaults."""
+    from keras_rk.allocator import RESTARTED_MARKER
+
+    return {name: value for name, value in environ.items()
+            if name not in ("GLIBC_TUNABLES", RESTARTED_MARKER)}  # fmt: skip
+
+
+class PaperStyleProcess:
+    """``paper_style_epochs`` in a process of its own that runs as the paper's code
+    runs for its users: with glibc's malloc defaults, not the tuning keras-rk
+    restarts this process with (huge pages, freed memory kept), which made the
+    paper-style loop 15-25 % faster at batch 5 and 9-19 % at 128 (2026-11-30).
+    Called, it trains one more epoch there and returns its number of images; the
+    caller times the call, so the two processes take turns in the same minutes.
+    ``close()`` ends the process."""
+
+    def __init__(self, batch_size, *, width=900, depth=100, seed=0, threads=None):
+        environment = malloc_defaults_environment(os.environ)
+        command = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                   "paper_style.py"), "--serve", "--batch-size", str(batch_size), "--width",
+                   str(width), "--depth", str(depth), "--seed", str(seed)]  # fmt: skip
+        if threads:
+            command += ["--threads", str(threads)]
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        text=True, env=environment)  # fmt: skip
+        self._answer("ready")
+
+    def _answer(self, expected):
+        line = self.process.stdout.readline()
+        if not line.startswith(expected):
+            self.close()
+            raise RuntimeError(f"paper_style.py --serve answered {line!r}, expected "
+                               f"{expected!r} (exit status {self.process.returncode})")  # fmt: skip
+        return line
+
+    def __call__(self):
+        self.process.stdin.write("epoch\n")
+        self.process.stdin.flush()
+        return int(self._answer("images ").split()[1])
+
+    def close(self):
+        with contextlib.suppress(BrokenPipeError):  # the process may have ended already
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process.stdout.close()
 
 
 def check_rounds(rounds):
@@ -257,14 +302,22 @@ def main(batch_sizes=(5, 128), width=900, depth=100, tableau="rk4", seconds=10.0
                         steps_per_execution=steps_per_execution)  # fmt: skip
         epochs = {gradient: keras_epochs(batch_size, gradient=gradient, **settings)
                   for gradient in gradients}  # fmt: skip
+        own_process = None
         if baseline and tableau == "rk4":
-            paper_epochs = paper_style_epochs(
+            paper_here = paper_style_epochs(
                 batch_size, width=width, depth=depth, threads=torch_threads
             )
-            if paper_epochs is not None:
-                epochs[PAPER] = paper_epochs
-        speeds = timed_alternately(epochs, seconds, rounds)
-        paper = speeds.pop(PAPER, None)
+            if paper_here is not None:
+                own_process = PaperStyleProcess(
+                    batch_size, width=width, depth=depth, threads=torch_threads
+                )
+                epochs[PAPER], epochs[PAPER_HERE] = own_process, paper_here
+        try:
+            speeds = timed_alternately(epochs, seconds, rounds)
+        finally:
+            if own_process is not None:
+                own_process.close()
+        paper, paper_here = speeds.pop(PAPER, None), speeds.pop(PAPER_HERE, None)
         for gradient, speed in speeds.items():
             gflops = speed * cost / 1e9
             rows.append({"batch_size": batch_size, "gradient": gradient,
@@ -279,13 +332,21 @@ def main(batch_sizes=(5, 128), width=900, depth=100, tableau="rk4", seconds=10.0
         if paper is not None:
             best = max(speeds.values())
             rows.append({"batch_size": batch_size, "gradient": "paper-style pytorch",
-                         "images_per_second": paper})  # fmt: skip
-            print(f"{batch_size:6d} paper-style PyTorch eager: {paper:.1f} images/s; "
-                  f"fastest here / it: {best / paper:.2f}x", flush=True)  # fmt: skip
+                         "images_per_second": paper, "in_this_process": paper_here})  # fmt: skip
+            print(f"{batch_size:6d} paper-style PyTorch eager, own process (glibc's malloc "
+                  f"defaults): {paper:.1f} images/s; fastest here / it: {best / paper:.2f}x\n"
+                  f"{batch_size:6d} paper-style PyTorch eager, this process (keras-rk's malloc "
+                  f"tuning): {paper_here:.1f} images/s; fastest here / it: "
+                  f"{best / paper_here:.2f}x", flush=True)  # fmt: skip
         del epochs  # free this batch size's models before the next one's
         bound = min(batch_size * bandwidth * 1e9 / traffic, peak * 1e9 / cost)
         print(f"{batch_size:6d} roofline (memory and matmul peak): {bound:.1f} images/s",
               flush=True)  # fmt: skip
+        if paper is not None:
+            # No implementation can beat the paper-style loop by more than this here.
+            rows[-1]["roofline_ratio"] = bound / paper
+            print(f"{batch_size:6d} roofline / paper-style: {bound / paper:.2f}x, the most "
+                  f"any implementation could reach on this machine now", flush=True)  # fmt: skip
     return {"backend": backend, "peak_gflops": peak, "gflop_per_sample": cost / 1e9,
             "bandwidth_gbs": bandwidth, "gb_per_step": traffic / 1e9, "rows": rows}  # fmt: skip
 
@@ -314,7 +375,7 @@ if __name__ == "__main__":
     )
     parser.add_argument(
         "--no-baseline", dest="baseline", action="store_false",
-        help="skip the paper-style PyTorch loop timed in the same process",
+        help="skip the paper-style PyTorch loop (timed in its own process and in this one)",
     )  # fmt: skip
     parser.add_argument("--torch-threads", type=int, help="PyTorch threads of the baseline")
     parser.add_argument(

@@ -1,6 +1,7 @@
 """Each example and the image benchmark run with --quick."""
 
 import importlib.util
+import io
 import os
 import subprocess
 import sys
@@ -100,6 +101,9 @@ def test_conv_example_quick_with_a_plateau_schedule():
 def test_benchmark_quick():
     result = load("benchmarks/bench_images.py").main(quick=True)
     assert result["peak_gflops"] > 0 and result["rows"][0]["images_per_second"] > 0
+    for row in result["rows"]:  # the paper-style row, where PyTorch is installed
+        if row["gradient"] == "paper-style pytorch":
+            assert row["roofline_ratio"] > 0
 
 
 def test_step_parts_benchmark_small():
@@ -199,6 +203,40 @@ def test_gpu_script_runs_its_quick_sizes_on_any_machine(tmp_path):
     assert "points: keras-rk jax, compile()" in summary
     written = {path.name for path in out.iterdir()}
     assert {"devices.txt", "bench_images.txt", "bench_points.txt", "summary.txt"} <= written
+
+
+def test_paper_style_baseline_process_starts_with_malloc_defaults():
+    environment = load("benchmarks/bench_images.py").malloc_defaults_environment(
+        {
+            "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1",
+            "KERAS_RK_RESTARTED_PID": "12",
+            "KERAS_BACKEND": "jax",
+        }
+    )
+    assert environment == {"KERAS_BACKEND": "jax"}
+
+
+def test_paper_style_serves_one_epoch_per_request():
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("the paper-style loop is PyTorch")
+    serve = load("benchmarks/paper_style.py").serve
+    answers = io.StringIO()
+    serve(io.StringIO("epoch\nepoch\n"), answers, batch_size=50, width=8, depth=2)
+    assert answers.getvalue().splitlines() == ["ready", "images 250", "images 250"]
+    with pytest.raises(ValueError, match="reads lines 'epoch'; got 'stop\\\\n'"):
+        serve(io.StringIO("stop\n"), io.StringIO(), batch_size=50, width=8, depth=2)
+
+
+def test_paper_style_process_trains_in_its_own_process():
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("the paper-style loop is PyTorch")
+    process = load("benchmarks/bench_images.py").PaperStyleProcess(50, width=8, depth=2)
+    try:
+        assert process() == 250 and process() == 250
+        assert process.process.pid != os.getpid()
+    finally:
+        process.close()
+    assert process.process.returncode == 0
 
 
 def test_benchmark_trainers_take_turns():
