@@ -64,7 +64,7 @@ def bytes_per_step(width=900, depth=100, input_dim=784, num_classes=10):
     return 10 * 4 * weights
 
 
-def memory_bandwidth(num_values=81_000_000, repeats=3, threads=None):
+def memory_bandwidth(num_values=81_000_000, repeats=5, threads=None):
     """Best GB/s of numpy's ``c = a + b`` on float32 arrays of 324 MB (3 passes),
     split over `threads` threads (default: every core; numpy releases the GIL).
     One core alone does not saturate this machine's memory: 16.7 GB/s against
