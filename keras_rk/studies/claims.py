@@ -47,6 +47,7 @@ CLAIMS = "claims"
 # How long a repetition's claim lives without a heartbeat (``--claim-timeout``).
 DEFAULT_TIMEOUT = 300.0
 HOST = socket.gethostname()
+_IMPORTED_AT = time.time()  # process_start_time() where /proc is not there
 
 
 def claims_path(folder: str | os.PathLike) -> Path:
@@ -211,6 +212,21 @@ REPORT = "report"  # the claim of the process writing the tables and figures
 REPORT_DONE = "report.done"  # which repetitions the last report was made from, and when
 
 
+def process_start_time() -> float:
+    """When this process was started, in ``time.time()`` seconds: from ``/proc`` on
+    Linux, where an ``execve`` (``keras_rk.allocator``'s restart) keeps it; elsewhere
+    when this module was imported. ``/proc/stat`` gives the boot time in whole
+    seconds, so the value may be up to a second early."""
+    try:
+        with open("/proc/self/stat") as file:
+            fields = file.read().rsplit(")", 1)[1].split()  # after the command's name
+        with open("/proc/stat") as file:
+            boot = next(int(line.split()[1]) for line in file if line.startswith("btime "))
+        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, starttime
+    except (OSError, ValueError, IndexError, StopIteration):
+        return _IMPORTED_AT
+
+
 @contextlib.contextmanager
 def report_turn(
     folder: str | os.PathLike,
@@ -221,16 +237,22 @@ def report_turn(
 ):
     """Waits for the report claim and yields whether this process should write
     the report of `run_ids`: False when another process wrote it from the same
-    repetitions after `since` (this process's start, ``time.time()``), so of
-    the processes sharing one study run only the first to finish writes it; a
-    later rerun writes it again. Reports are written atomically either way.
+    repetitions after `since` (this process's start, ``process_start_time()``),
+    so of the processes sharing one study run only the first to finish writes
+    it; a later rerun, or a later call in the process that wrote it, writes it
+    again. Reports are written atomically either way.
     """
     while (claim := try_claim(folder, REPORT, timeout)) is None:
         time.sleep(poll)
     done = claims_path(folder) / REPORT_DONE
     try:
         earlier = read_claim(done)
-        write = not (earlier.get("runs") == sorted(run_ids) and earlier.get("time", 0) >= since)
+        by_another = (earlier.get("host"), earlier.get("pid")) != (HOST, os.getpid())
+        write = not (
+            by_another
+            and earlier.get("runs") == sorted(run_ids)
+            and earlier.get("time", 0) >= since
+        )
         yield write
         if write:
             record = {"runs": sorted(run_ids), "time": time.time(), "host": HOST}

@@ -24,7 +24,13 @@ from typing import Any
 
 from keras_rk.results import ResultsFolder
 from keras_rk.studies.catalogue import Settings, resolve, upgrade_settings
-from keras_rk.studies.claims import DEFAULT_TIMEOUT, holder, report_turn, try_claim
+from keras_rk.studies.claims import (
+    DEFAULT_TIMEOUT,
+    holder,
+    process_start_time,
+    report_turn,
+    try_claim,
+)
 from keras_rk.studies.figures import study_figures
 from keras_rk.studies.jobs import train_claimed
 from keras_rk.studies.progress import StudyClock
@@ -138,7 +144,11 @@ def run_study(
             time.sleep(min(0.5, claim_timeout / 10))
     if not report:
         return {"records": records, "summary": None, "files": []}
-    with report_turn(folder.path, list(records), began, claim_timeout) as write:
+    # Since this process started, not since this call: a process that started with
+    # another but reached this point after that one wrote the report (slow to import
+    # on a loaded machine) shares its run and does not write the report again.
+    since = min(began, process_start_time())
+    with report_turn(folder.path, list(records), since, claim_timeout) as write:
         summary = summarize(name, cells, settings.seeds, records)
         if not write:
             progress("report: written by another process from the same repetitions")

@@ -109,7 +109,12 @@ def test_report_is_written_once_per_study_run(tmp_path):
     since = time.time()
     with claims.report_turn(tmp_path, ["b", "a"], since) as write:
         assert write
+    # A second call in the process that wrote it writes it again.
+    with claims.report_turn(tmp_path, ["a", "b"], since) as write:
+        assert write
     # Another process of the same run, finishing later: already written.
+    done = claims.claims_path(tmp_path) / claims.REPORT_DONE
+    done.write_text(json.dumps({**json.loads(done.read_text()), "pid": os.getpid() + 1}))
     with claims.report_turn(tmp_path, ["a", "b"], since) as write:
         assert not write
     # A later rerun, or one with more repetitions, writes it again.
@@ -117,3 +122,16 @@ def test_report_is_written_once_per_study_run(tmp_path):
         assert write
     with claims.report_turn(tmp_path, ["a", "b", "c"], since) as write:
         assert write
+
+
+def test_process_start_time_is_when_the_process_started():
+    # A process started now reports a start between just before it was started
+    # (the boot time in /proc/stat is whole seconds) and when it answers.
+    before = time.time()
+    answer = subprocess.run(
+        [sys.executable, "-c", "import time; from keras_rk.studies.claims import "
+         "process_start_time as p; print(p(), time.time())"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    started, answered = map(float, answer.stdout.split())
+    assert before - 1.5 <= started <= answered
