@@ -5,6 +5,7 @@
 # (absl-py, h5py, ml-dtypes, numpy, packaging, rich); carrying a second version of
 # one of those would shadow the machine's own. PYTHON_VERSION (default 312, the GPU
 # machine's) picks the compiled optree wheel; 311 suits this machine, for a trial.
+# It empties .whl/ first, so that no second version of a wheel travels.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version="${PYTHON_VERSION:-312}"

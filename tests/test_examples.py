@@ -101,9 +101,13 @@ def test_conv_example_quick_with_a_plateau_schedule():
 def test_benchmark_quick():
     result = load("benchmarks/bench_images.py").main(quick=True)
     assert result["peak_gflops"] > 0 and result["rows"][0]["images_per_second"] > 0
-    for row in result["rows"]:  # the paper-style row, where PyTorch is installed
-        if row["gradient"] == "paper-style pytorch":
-            assert row["roofline_ratio"] > 0
+    paper = [row for row in result["rows"] if row["gradient"] == "paper-style pytorch"]
+    if importlib.util.find_spec("torch") is not None:  # timed in its own process and here
+        (row,) = paper
+        assert row["images_per_second"] > 0 and row["in_this_process"] > 0
+        assert row["roofline_ratio"] > 0
+    else:
+        assert paper == []
 
 
 def test_step_parts_benchmark_small():
@@ -180,6 +184,8 @@ def test_profile_step_traces_a_small_step(tmp_path):
 
 
 def test_profile_step_refuses_a_backend_without_xla_steps():
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("Keras's torch backend needs PyTorch")
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks/profile_step.py")],
         capture_output=True, text=True, env={**os.environ, "KERAS_BACKEND": "torch"}, timeout=300,
